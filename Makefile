@@ -1,0 +1,37 @@
+# Quick start:  make report   (validation report)
+#               make test     (default test suite)
+# Every target first runs scripts/setup.sh, which does nothing when the
+# machine is already set up.
+
+PYTHON := .venv/bin/python
+
+.PHONY: setup report test book data clean
+
+setup:
+	bash scripts/setup.sh
+
+report: setup
+	$(PYTHON) -m validation run
+
+# pytest exits 5 when it collected no tests: report that as the failure it is.
+test: setup
+	@$(PYTHON) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
+	exit $$rc
+
+book: setup
+	$(PYTHON) -m book.build
+
+# Re-export data/*.csv and data/MANIFEST.json from R (see data/README.md).
+data: setup
+	$(PYTHON) data/export_r_datasets.py
+
+# Removes build output and caches; keeps .venv and .cache (downloaded tools).
+# `make distclean` also removes those.
+clean:
+	rm -rf book/_build reports .pytest_cache .hypothesis
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: distclean
+distclean: clean
+	rm -rf .venv .cache

@@ -1,0 +1,96 @@
+"""Analytic Hessians: statsmodels' (beta, theta) Hessian, and the profiled one.
+
+V is linear in theta (dV/dtheta_k = Z E_k Z', second derivative zero), so
+every second derivative is a trace of products of E_k with the per-group
+M_i, N_i, u_i of score.py (book chapter "Hessian"). Write
+
+    P(A, B)[k, l] = sum_i tr(E_k A_i E_l B_i).
+
+Pieces (Q = r'V^{-1}r at the given beta, a = X'V^{-1}r, m = n or n - p):
+
+    d2 log|V| / dth_k dth_l = -P(M, M)                                (eq:hess-logdet)
+    dQ/dth_k = -u'E_k u,   d2Q/dth_k dth_l = 2 P(M, u u'),
+    dQ/dbeta = -2a,        d2Q/dbeta dth_k = 2 N'E_k u,   d2Q/dbeta2 = 2 X'V^{-1}X    (eq:hess-quad)
+    REML: W = X'V^{-1}X, W_k = -sum N'E_k N, W_kl = sum N'(E_k M E_l + E_l M E_k)N,
+          d2 log|W| = tr(W^{-1} W_kl) - tr(W^{-1} W_k W^{-1} W_l)
+
+statsmodels' ``MixedLM.hessian`` is the Hessian of the sigma2-profiled
+log-likelihood l(beta, theta) = -1/2 log|V| - m/2 log Q [- 1/2 log|W|] in
+(beta, theta); :func:`hessian_beta_theta` is that, exactly, at any beta
+(statsmodels drops terms that vanish at beta_hat)                  (eq:hess-full).
+
+The Hessian of the profiled log-likelihood (beta and sigma2 profiled) is the
+Schur complement  H_tt - H_tb H_bb^{-1} H_bt  at beta_hat          (eq:hess-profile)
+and in the sqrt parameterization J' H J + sum_k g_k d2theta_k/dphi2  (eq:hess-sqrt).
+"""
+
+import numpy as np
+
+from .likelihood import quad_form
+from .parameters import hessian_sqrt_to_profile, jacobian_sqrt_to_profile
+from .score import XtVinvX_inv, group_solves, profiled_score, u_at
+
+
+def pair_traces(E, A, B):
+    """P(A, B)[k, l] = sum_i tr(E_k A_i E_l B_i), for stacks A, B of shape (G, q, q)."""
+    EA = np.einsum("kab,gbc->gkac", E, A)
+    EB = np.einsum("lab,gbc->glac", E, B)
+    return np.einsum("gkac,glca->kl", EA, EB)
+
+
+def hessian_beta_theta(stats, layout, point, beta, reml):
+    """Hessian of the sigma2-profiled log-likelihood in (beta, theta)  (eq:hess-full).
+
+    Square matrix of order p + n_params, beta first: statsmodels' ``hessian``.
+    """
+    E = layout.dPsi_dtheta()
+    s = group_solves(stats, point)
+    u = u_at(stats, point, beta)
+    m = point.n_eff(reml)
+    Q = quad_form(point, beta)
+    W = point.XtVinvX
+    a = W @ (point.beta_hat - np.asarray(beta, float))                  # X'V^{-1}r
+
+    uEu = np.einsum("ga,kab,gb->k", u, E, u)                            # -dQ/dtheta
+    NEu = np.einsum("gap,kab,gb->kp", s.N, E, u)                        # 1/2 d2Q/dbeta dtheta
+    U = np.einsum("ga,gb->gab", u, u)
+
+    # theta-theta block
+    H_tt = 0.5 * pair_traces(E, s.M, s.M) \
+        - 0.5 * m * (2.0 * pair_traces(E, s.M, U) / Q - np.outer(uEu, uEu) / Q ** 2)
+    if reml:
+        Winv = XtVinvX_inv(point)
+        W_k = -np.einsum("gap,kab,gbr->kpr", s.N, E, s.N)
+        Nt = s.N @ Winv @ np.swapaxes(s.N, 1, 2)                        # N W^{-1} N', (G, q, q)
+        P_MN = pair_traces(E, s.M, Nt)
+        tr_Winv_Wkl = P_MN + P_MN.T
+        WiWk = Winv @ W_k                                               # (k, p, p)
+        tr_WkWl = np.einsum("kpr,lrp->kl", WiWk, WiWk)
+        H_tt = H_tt - 0.5 * (tr_Winv_Wkl - tr_WkWl)
+
+    # beta blocks: dQ/dbeta = -2a, dQ/dtheta_k = -uEu_k
+    H_bb = -0.5 * m * (2.0 * W / Q - 4.0 * np.outer(a, a) / Q ** 2)
+    H_bt = -0.5 * m * (2.0 * NEu.T / Q - 2.0 * np.outer(a, uEu) / Q ** 2)
+
+    return np.block([[H_bb, H_bt], [H_bt.T, H_tt]])
+
+
+def profiled_hessian(stats, layout, point, reml):
+    """Hessian of the profiled log-likelihood w.r.t. theta: a Schur complement (eq:hess-profile).
+
+    beta_hat(theta) maximises l(beta, theta), so the curvature of
+    max_beta l is H_tt - H_tb H_bb^{-1} H_bt evaluated at beta_hat.
+    """
+    H = hessian_beta_theta(stats, layout, point, point.beta_hat, reml)
+    p = point.k_fe
+    H_bb, H_bt, H_tt = H[:p, :p], H[:p, p:], H[p:, p:]
+    return H_tt - H_bt.T @ np.linalg.solve(H_bb, H_bt)
+
+
+def profiled_hessian_sqrt(stats, layout, point, reml):
+    """Hessian w.r.t. phi: J' H J + sum_k score_k d2 theta_k / d phi2  (eq:hess-sqrt)."""
+    J = jacobian_sqrt_to_profile(point.phi, layout.k_re)
+    D2 = hessian_sqrt_to_profile(point.phi, layout.k_re)
+    g = profiled_score(stats, layout, point, reml)
+    H = profiled_hessian(stats, layout, point, reml)
+    return J.T @ H @ J + np.einsum("k,kij->ij", g, D2)

@@ -1,0 +1,236 @@
+"""Comparisons: every engine's answer against the reference store, graded.
+
+Per quantity (each fixed effect, each ``bse_fe``, each ``cov_re`` entry of
+the lower triangle, each variance component, ``scale``, ``llf``) we record the
+absolute error, the relative error and the log relative error
+
+    LRE = -log10(|x - c| / |c|)                     (c != 0)
+    LRE = -log10(|x - c|)   = -log10(|x|)           (c == 0)
+
+capped to [0, LRE_CAP] (LRE_CAP = 15: float64 carries ~15.6 digits), and 15
+when x == c.  For a zero reference -- a variance on the boundary (Dyestuff2)
+-- a relative error does not exist; following NIST's StRD convention the LRE
+is then the number of correct *decimal places* in the data's units (an
+engine reporting 1e-9 for a true 0 scores 9).
+
+Grading, with the tiers of ``refimpl/tolerances.py`` (nowhere else):
+
+* parameters (fe, bse, cov_re, vcomp, scale): LRE >= PARAM_LRE_MIN, gated
+  only where the case is well conditioned (``Case.well_conditioned``);
+  elsewhere informative;
+* ``llf``: |engine llf - reference llf| <= LLF_VS_LME4 (absolute, two-sided:
+  an llf *above* the optimum is as wrong as one below -- e.g. a wrong REML
+  constant -- and the audit says which it is);
+* audit ``llf_at_point``: the llf an engine reports vs refimpl's llf at the
+  point the engine reports, relative SAME_POINT (catches a wrong constant
+  without any reference);
+* audit ``stationary``: refimpl's analytic score says the engine's answer is a
+  stationary point (catches an optimizer that stopped early).
+
+**Gating.**  The exit status depends only on *gated* engines: the refimpl
+engines and every plug-in the user asks to grade (``--plugin``), or exactly
+those named by ``--gate``.  statsmodels' and lme4's default fits are
+*informative*: their rows are compared and audited the same way and shown in
+the report (statsmodels' dietox random-slope fit falls short: its llf is below
+the reference and the audit calls the point non-stationary), but they cannot
+fail the run -- the project validates its own engine and the engines it is
+asked to grade, not third-party defaults it cannot change.  A gated engine's
+row also fails when the engine failed (raised, timed out, NaN), when a
+reported name does not match the reference's, or when the case has no current
+reference (missing or stale).  ``unavailable`` rows are shown, never gated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from refimpl.tolerances import LLF_VS_LME4, LRE_CAP, PARAM_LRE_MIN, SAME_POINT
+
+from .audit import AuditOutcome
+from .cases import Case
+from .record import EngineResult
+
+__all__ = ["lre", "Comparison", "RowVerdict", "compare_to_reference", "grade_row",
+           "PARAM_KINDS"]
+
+PARAM_KINDS = ("fe", "bse", "cov_re", "vcomp", "scale")
+
+
+def lre(value: float, reference: float) -> float:
+    """Log relative error of ``value`` against ``reference`` (module docstring)."""
+    if value == reference:
+        return LRE_CAP
+    if not (math.isfinite(value) and math.isfinite(reference)):
+        return 0.0
+    err = abs(value - reference) if reference == 0 else \
+        abs(value - reference) / abs(reference)
+    return min(LRE_CAP, max(0.0, -math.log10(err)))
+
+
+@dataclasses.dataclass
+class Comparison:
+    """One graded quantity of one engine on one case."""
+
+    engine: str
+    case: str
+    kind: str            # fe, bse, cov_re, vcomp, scale, llf, llf_at_point, stationary, status, names, reference
+    quantity: str        # e.g. "fe[Time]", "cov_re[Pig,Time]", "llf"
+    value: float | None = None
+    reference: float | None = None
+    abs_err: float | None = None
+    rel_err: float | None = None
+    lre: float | None = None
+    tolerance: str = ""  # the tier's name, e.g. "PARAM_LRE_MIN=5"
+    passed: bool | None = None
+    gated: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _param(engine, case, kind, q, x, c, gated) -> Comparison:
+    abs_err = abs(x - c)
+    rel = abs_err / abs(c) if c != 0 else None
+    score = lre(x, c)
+    return Comparison(engine, case, kind, q, x, c, abs_err, rel, score,
+                      f"LRE>=PARAM_LRE_MIN={PARAM_LRE_MIN:g}",
+                      passed=score >= PARAM_LRE_MIN, gated=gated,
+                      note="" if c != 0 else "zero reference: LRE from absolute error")
+
+
+def _names(engine, case, kind, got: set, want: set, gated) -> list[Comparison]:
+    if got == want:
+        return []
+    return [Comparison(engine, case, "names", kind, passed=False, gated=gated,
+                       note=f"{kind} names differ from the reference: missing "
+                            f"{sorted(want - got)}, unexpected {sorted(got - want)} "
+                            "(use statsmodels' names, see CONTRACT.md)")]
+
+
+def compare_to_reference(case: Case, r: EngineResult, ref: EngineResult,
+                         gated: bool) -> list[Comparison]:
+    """All quantity comparisons of an ``ok`` result against the reference."""
+    e, c = r.engine, case.name
+    pg = gated and case.well_conditioned
+    out: list[Comparison] = []
+    out += _names(e, c, "fe_params", set(r.fe_params), set(ref.fe_params), gated)
+    for k, v in ref.fe_params.items():
+        if k in r.fe_params:
+            out.append(_param(e, c, "fe", f"fe[{k}]", r.fe_params[k], v, pg))
+    if r.bse_fe is None:
+        out.append(Comparison(e, c, "bse", "bse_fe", note="not reported", gated=False))
+    else:
+        for k, v in (ref.bse_fe or {}).items():
+            if k in r.bse_fe:
+                out.append(_param(e, c, "bse", f"bse[{k}]", r.bse_fe[k], v, pg))
+    out += _names(e, c, "cov_re", set(r.cov_re), set(ref.cov_re), gated)
+    names = list(ref.cov_re)
+    for i, a in enumerate(names):
+        for b in names[: i + 1]:
+            if a in r.cov_re and b in r.cov_re.get(a, {}):
+                out.append(_param(e, c, "cov_re", f"cov_re[{a},{b}]",
+                                  r.cov_re[a][b], ref.cov_re[a][b], pg))
+    out += _names(e, c, "vcomp", set(r.vcomp), set(ref.vcomp), gated)
+    for k, v in ref.vcomp.items():
+        if k in r.vcomp:
+            out.append(_param(e, c, "vcomp", f"vcomp[{k}]", r.vcomp[k], v, pg))
+    out.append(_param(e, c, "scale", "scale", r.scale, ref.scale, pg))
+
+    d = r.llf - ref.llf
+    if abs(d) <= LLF_VS_LME4:
+        note = "same optimum"
+    elif d > 0:
+        note = (f"llf ABOVE the reference by {d:.3g}: a wrong llf constant, or a "
+                "better optimum than the reference (see llf_at_point and the audit)")
+    else:
+        note = f"llf below the reference by {-d:.3g}: stopped short of the optimum?"
+    out.append(Comparison(e, c, "llf", "llf", r.llf, ref.llf, abs(d), abs(d) / abs(ref.llf),
+                          lre(r.llf, ref.llf), f"|dllf|<=LLF_VS_LME4={LLF_VS_LME4:g}",
+                          passed=abs(d) <= LLF_VS_LME4, gated=gated, note=note))
+    return out
+
+
+def compare_audit(case: Case, r: EngineResult, a: AuditOutcome,
+                  gated: bool) -> list[Comparison]:
+    """The audit's two checks: reported llf at the reported point; stationarity."""
+    if not a.available:
+        return []
+    e, c = r.engine, case.name
+    out: list[Comparison] = []
+    if a.llf is not None:
+        d = abs(r.llf - a.llf)
+        tol = SAME_POINT * max(abs(a.llf), 1.0)
+        out.append(Comparison(e, c, "llf_at_point", "llf vs refimpl llf at this point",
+                              r.llf, a.llf, d, d / max(abs(a.llf), 1e-300),
+                              lre(r.llf, a.llf), f"rel<=SAME_POINT={SAME_POINT:g}",
+                              passed=d <= tol, gated=gated,
+                              note="" if d <= tol else
+                              "the reported llf is not the llf at the reported estimates"))
+    if a.stationary is not None:
+        out.append(Comparison(e, c, "stationary", "stationary (refimpl analytic score)",
+                              a.scaled_gradient, 0.0, passed=bool(a.stationary),
+                              gated=gated, tolerance="refimpl.audit verdict",
+                              note=a.message))
+    return out
+
+
+@dataclasses.dataclass
+class RowVerdict:
+    """The summary of one (engine, case) row."""
+
+    engine: str
+    case: str
+    status: str
+    gated: bool
+    passed: bool | None          # None: nothing to grade (unavailable)
+    min_param_lre: float | None
+    worst_quantity: str | None
+    dllf: float | None           # engine llf - reference llf
+    stationary: bool | None
+    scaled_gradient: float | None
+    time_s: float | None
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def grade_row(case: Case, r: EngineResult, ref: EngineResult | None,
+              ref_problem: str | None, audit: AuditOutcome | None,
+              gated: bool) -> tuple[RowVerdict, list[Comparison]]:
+    """Compare one result, and summarise it (see the module docstring on gating)."""
+    comps: list[Comparison] = []
+    reasons: list[str] = []
+    if r.status == "unavailable":
+        return RowVerdict(r.engine, case.name, r.status, gated, None, None, None, None,
+                          None, None, r.time_s, [r.error or ""]), comps
+    if r.status != "ok":
+        comps.append(Comparison(r.engine, case.name, "status", "status", passed=False,
+                                gated=gated, note=r.error or r.status))
+    elif ref is None or ref_problem:
+        comps.append(Comparison(r.engine, case.name, "reference", "reference",
+                                passed=False, gated=gated, note=ref_problem or "no reference"))
+    else:
+        comps += compare_to_reference(case, r, ref, gated)
+    if audit is not None and r.status == "ok":
+        comps += compare_audit(case, r, audit, gated)
+
+    params = [x for x in comps if x.kind in PARAM_KINDS and x.lre is not None]
+    worst = min(params, key=lambda x: x.lre) if params else None
+    dllf = next((x.value - x.reference for x in comps if x.kind == "llf"), None)
+    failed = [x for x in comps if x.passed is False]
+    gated_failed = [x for x in failed if x.gated]
+    for x in failed:
+        tag = "" if x.gated else " [informative]"
+        detail = f"LRE {x.lre:.1f}" if x.lre is not None and x.kind in PARAM_KINDS else x.note
+        reasons.append(f"{x.quantity}: {detail}{tag}")
+    passed = not gated_failed if gated else not failed
+    return RowVerdict(
+        r.engine, case.name, r.status, gated, passed,
+        worst.lre if worst else None, worst.quantity if worst else None, dllf,
+        audit.stationary if audit is not None and audit.available else None,
+        audit.scaled_gradient if audit is not None and audit.available else None,
+        r.time_s, reasons), comps

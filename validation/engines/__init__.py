@@ -1,0 +1,73 @@
+"""Engines: things that fit a :class:`~validation.cases.Case` and return an
+:class:`~validation.record.EngineResult`.
+
+Built-in engine names (see :data:`BUILTIN`):
+
+* ``statsmodels`` -- ``smf.mixedlm(...).fit(reml=...)`` exactly as a user calls it;
+* ``lme4`` -- ``lmer`` with default settings; ``lme4_tight`` -- bobyqa with tight
+  tolerances, then verified by a restart (produces the reference store);
+* ``refimpl_default``, ``refimpl_em``, ``refimpl_steepest``, ``refimpl_bfgs``,
+  ``refimpl_newton`` -- the reference implementation, one engine per optimizer;
+* any user adapter, named by its dotted path ``package.module:function`` (or
+  ``label=package.module:function``), see ``validation/CONTRACT.md``.
+
+Every engine is an object with ``name``, ``kind`` and ``fit(case)``.  Engines
+are built lazily (:func:`get_engine`) so that importing this package never
+imports statsmodels, rpy2 or refimpl's fitter.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..cases import Case
+from ..record import EngineResult
+
+__all__ = ["Engine", "BUILTIN", "DEFAULT_ENGINES", "REFIMPL_METHODS", "get_engine",
+           "is_plugin"]
+
+
+class Engine(Protocol):
+    name: str
+    #: "refimpl", "statsmodels", "lme4" or "plugin" (used for gating defaults)
+    kind: str
+
+    def fit(self, case: Case) -> EngineResult | dict[str, Any]: ...
+
+
+#: refimpl optimizer names, one engine each (``refimpl_<method>``).
+REFIMPL_METHODS = ("default", "em", "steepest", "bfgs", "newton")
+
+BUILTIN = (["statsmodels", "lme4", "lme4_tight"]
+           + [f"refimpl_{m}" for m in REFIMPL_METHODS])
+
+#: What ``python -m validation run`` fits when no --engines are given.  The
+#: tight lme4 fit is not refitted on every run: its values are the reference
+#: store (``data/references/lme4_tight.json``).
+DEFAULT_ENGINES = ["statsmodels", "lme4"] + [f"refimpl_{m}" for m in REFIMPL_METHODS]
+
+
+def is_plugin(name: str) -> bool:
+    return ":" in name
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called ``name`` (built-in name or plugin dotted path)."""
+    if is_plugin(name):
+        from .plugin import PluginEngine
+
+        return PluginEngine(name)
+    if name == "statsmodels":
+        from .statsmodels_engine import StatsmodelsEngine
+
+        return StatsmodelsEngine()
+    if name in ("lme4", "lme4_tight"):
+        from .lme4_engine import Lme4Engine
+
+        return Lme4Engine(tight=(name == "lme4_tight"))
+    if name.startswith("refimpl_") and name[len("refimpl_"):] in REFIMPL_METHODS:
+        from .refimpl_engine import RefimplEngine
+
+        return RefimplEngine(name[len("refimpl_"):])
+    raise KeyError(f"unknown engine {name!r}; built-in engines: {', '.join(BUILTIN)}; "
+                   "a plug-in is given as package.module:function")

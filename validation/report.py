@@ -1,0 +1,142 @@
+"""Reports of a run: a progress bar, the terminal table, JSON and HTML.
+
+* :class:`Progress` -- a one-line text bar on stderr while fitting (redrawn in
+  place on a terminal; a line per 10% otherwise).
+* :func:`terminal` -- a case x engine table (each cell: the smallest parameter
+  LRE and a verdict), then the details of every row that did not pass.
+* :func:`write_json` -- ``validation.json`` with every number of the run.
+* :func:`write_html` -- ``validation.html``, static, viewable offline (see
+  ``html_report.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from .record import EngineResult
+from .suite import RunOutcome
+
+__all__ = ["Progress", "terminal", "write_json", "write_html", "cell"]
+
+
+class Progress:
+    """``[#####.......]  12/182  statsmodels dietox_slope/reml`` on stderr."""
+
+    def __init__(self, total: int, stream=sys.stderr, width: int = 30):
+        self.total, self.stream, self.width = max(total, 1), stream, width
+        self.done = 0
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.t0 = time.monotonic()
+        self._last_decile = -1
+
+    def __call__(self, r: EngineResult) -> None:
+        self.done += 1
+        frac = self.done / self.total
+        fill = int(round(frac * self.width))
+        mark = {"ok": "", "failed": " FAILED", "unavailable": " n/a"}.get(r.status, "")
+        line = (f"[{'#' * fill}{'.' * (self.width - fill)}] {self.done:>4}/{self.total}"
+                f" {time.monotonic() - self.t0:6.1f}s  {r.engine} {r.case}{mark}")
+        if self.tty:
+            self.stream.write("\r" + line[:119].ljust(119))
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            decile = int(frac * 10)
+            if decile != self._last_decile or self.done == self.total:
+                self._last_decile = decile
+                self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def cell(v) -> str:
+    """Table cell: smallest parameter LRE and a verdict.
+
+    Gated rows say PASS/FAIL, informative rows ok/off (lower case: they cannot
+    fail the run), ERR a failed fit, n/a an unavailable engine.
+    """
+    if v.status == "unavailable":
+        return "n/a"
+    if v.status != "ok":
+        return "ERR!" if v.gated else "err"
+    lre = f"{v.min_param_lre:4.1f}" if v.min_param_lre is not None else "  - "
+    if v.gated:
+        return f"{lre} {'PASS' if v.passed else 'FAIL'}"
+    return f"{lre} {'ok' if v.passed else 'off'}"
+
+
+def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
+    w = stream.write
+    prov = out.reference_info.get("provenance", {})
+    ver = prov.get("versions", {})
+    w(f"\nLinear mixed model validation: {len(out.cases)} cases x {len(out.engines)} "
+      f"engines in {out.meta['duration_s']:.1f} s\n")
+    if prov:
+        w(f"reference: {out.reference_info['path']} (lme4 {ver.get('lme4', '?')}, "
+          f"R {ver.get('R', '?')}, generated {prov.get('generated_utc', '?')})\n")
+    else:
+        w(f"reference: {out.reference_info.get('missing')}\n")
+    if not out.meta.get("audit_available"):
+        w(f"audit: unavailable ({out.meta.get('audit_note')})\n")
+    w("cell = smallest parameter LRE (digits agreeing with the reference) + verdict; "
+      "PASS/FAIL gated, ok/off informative\n\n")
+
+    grid = {(v.engine, v.case): v for v in out.rows}
+    cw = max(10, *(len(e) for e in out.engines)) + 2
+    nw = max(len(c.name) for c in out.cases) + 2
+    w("case".ljust(nw) + "".join(e.rjust(cw) for e in out.engines) + "\n")
+    w("-" * (nw + cw * len(out.engines)) + "\n")
+    for c in out.cases:
+        w(c.name.ljust(nw))
+        for e in out.engines:
+            v = grid.get((e, c.name))
+            w((cell(v) if v else "").rjust(cw))
+        w("\n")
+
+    if details:
+        notes = [v for v in out.rows if v.passed is False]
+        notes.sort(key=lambda v: (not v.gated, v.engine, v.case))
+        if notes:
+            w("\nRows that did not pass (gated first):\n")
+        for v in notes:
+            tag = "GATED" if v.gated else "info"
+            extra = []
+            if v.dllf is not None:
+                extra.append(f"llf - ref = {v.dllf:+.3g}")
+            if v.stationary is not None:
+                extra.append("audit: " + ("stationary" if v.stationary else
+                                          f"NOT stationary (scaled gradient "
+                                          f"{v.scaled_gradient:.3g})"))
+            w(f"  [{tag}] {v.engine} {v.case}: {'; '.join(extra)}\n")
+            for reason in v.reasons[:6]:
+                w(f"      - {reason}\n")
+            if len(v.reasons) > 6:
+                w(f"      - ... {len(v.reasons) - 6} more in the JSON report\n")
+        unav = sorted({(v.engine, v.reasons[0] if v.reasons else "")
+                       for v in out.rows if v.status == "unavailable"})
+        if unav:
+            w("\nUnavailable engines:\n")
+            seen = set()
+            for e, why in unav:
+                if e not in seen:
+                    seen.add(e)
+                    w(f"  {e}: {why}\n")
+    w(f"\nGATE {out.gate_summary}  (exit code {out.exit_code}; gated engines: "
+      f"{', '.join(out.meta['gated_engines']) or 'none'})\n")
+    stream.flush()
+
+
+def write_json(out: RunOutcome, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def write_html(out: RunOutcome, path: Path) -> Path:
+    from .html_report import render
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(out), encoding="utf-8")
+    return path

@@ -1,0 +1,210 @@
+"""Running engines on cases: one safe fit, and a pool of worker processes.
+
+:func:`fit_safely` turns anything that can go wrong in one fit into a row:
+an exception becomes ``failed`` (with its type, message and where it was
+raised), non-finite or missing estimates become ``failed`` (naming them), a
+missing R or refimpl fitter becomes ``unavailable`` (with the install hint).
+
+:class:`WorkerPool` runs fits in separate processes so that one fit that
+hangs can be stopped: each task has a deadline; past it the worker process is
+killed (it is our own child, by its pid), the row becomes ``failed: timeout
+after S s``, a fresh worker takes its place and the run goes on.  Workers are
+started with the ``spawn`` method (embedded R is not fork-safe) and kept for
+many tasks, so the start-up cost (imports, starting R) is paid once per worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import Connection, wait
+
+from .record import EngineResult, from_any, nonfinite_fields
+
+__all__ = ["fit_safely", "WorkerPool", "run_tasks", "engine_label"]
+
+
+def engine_label(engine_spec: str) -> str:
+    """The name a result row carries for an engine spec (plug-in label or name)."""
+    if ":" in engine_spec:
+        from .engines.plugin import parse
+
+        return parse(engine_spec)[0]
+    return engine_spec
+
+
+def _where(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    if not tb:
+        return ""
+    f = tb[-1]
+    return f" (at {os.path.basename(f.filename)}:{f.lineno} in {f.name})"
+
+
+def fit_safely(engine_spec: str, case_name: str) -> EngineResult:
+    """Fit one case with one engine; never raises (see the module docstring)."""
+    from .cases import CASES
+
+    label = engine_label(engine_spec)
+    try:
+        case = CASES[case_name]
+    except KeyError:
+        return EngineResult.failed(label, case_name, f"unknown case {case_name!r}")
+    try:
+        from .engines import get_engine
+
+        engine = get_engine(engine_spec)
+        t0 = time.perf_counter()
+        out = engine.fit(case)
+        elapsed = time.perf_counter() - t0
+        res = from_any(out, label, case_name)
+    except Exception as exc:  # noqa: BLE001 -- every failure becomes a row
+        if type(exc).__name__ in ("RUnavailable", "RefimplUnavailable"):
+            return EngineResult.unavailable(label, case_name, str(exc))
+        if type(exc).__name__ == "LookupError" and "refimpl.simulate" in str(exc):
+            return EngineResult.unavailable(label, case_name, str(exc))
+        return EngineResult.failed(label, case_name,
+                                   f"{type(exc).__name__}: {exc}{_where(exc)}")
+    if res.time_s is None:
+        res.time_s = elapsed
+    if res.status == "ok":
+        bad = nonfinite_fields(res)
+        if bad:
+            res.status = "failed"
+            res.error = ("non-finite or missing estimates: " + ", ".join(bad)
+                         + " (the row is kept but not compared)")
+    return res
+
+
+# --------------------------------------------------------------------------
+# Worker processes with per-task deadlines
+# --------------------------------------------------------------------------
+
+def _worker_main(conn: Connection) -> None:
+    """Loop: receive (engine_spec, case_name), send back the result as JSON."""
+    import warnings
+
+    warnings.simplefilter("ignore")  # engines record their own warnings
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        res = fit_safely(*task)
+        conn.send(res.to_json())
+
+
+class _Worker:
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.task: tuple[str, str] | None = None
+        self.deadline = 0.0
+        self.started = 0.0
+
+    def submit(self, task: tuple[str, str], timeout: float) -> None:
+        self.task = task
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.conn.send(task)
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.kill()
+
+
+class WorkerPool:
+    """``n`` worker processes; :meth:`run` yields results as tasks finish."""
+
+    def __init__(self, n: int = 2, timeout: float = 120.0):
+        self.n = max(1, int(n))
+        self.timeout = float(timeout)
+        self.ctx = mp.get_context("spawn")
+        self.workers: list[_Worker] = []
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for w in self.workers:
+            w.stop()
+        self.workers = []
+
+    def run(self, tasks: Iterable[tuple[str, str]]) -> Iterator[EngineResult]:
+        pending = list(tasks)
+        pending.reverse()
+        while len(self.workers) < min(self.n, len(pending)):
+            self.workers.append(_Worker(self.ctx))
+        idle = list(self.workers)
+        busy: list[_Worker] = []
+        while pending or busy:
+            while idle and pending:
+                w = idle.pop()
+                w.submit(pending.pop(), self.timeout)
+                busy.append(w)
+            now = time.monotonic()
+            wait_for = max(0.0, min(w.deadline for w in busy) - now)
+            ready = wait([w.conn for w in busy], timeout=wait_for)
+            for w in list(busy):
+                engine_spec, case_name = w.task
+                label = engine_label(engine_spec)
+                if w.conn in ready:
+                    try:
+                        yield EngineResult.from_json(w.conn.recv())
+                        busy.remove(w)
+                        idle.append(w)
+                        continue
+                    except (EOFError, OSError):
+                        msg = (f"worker process died while fitting (exit code "
+                               f"{w.proc.exitcode}); a crash inside the engine?")
+                elif time.monotonic() >= w.deadline:
+                    msg = (f"timeout: no answer after {self.timeout:g} s; the fit "
+                           "was stopped (raise --timeout if it is just slow)")
+                else:
+                    continue
+                busy.remove(w)
+                w.kill()
+                self.workers.remove(w)
+                fresh = _Worker(self.ctx)
+                self.workers.append(fresh)
+                idle.append(fresh)
+                yield EngineResult.failed(label, case_name, msg,
+                                          time_s=time.monotonic() - w.started)
+
+
+def run_tasks(tasks: list[tuple[str, str]], jobs: int = 2, timeout: float = 120.0,
+              progress: Callable[[EngineResult], None] | None = None) -> list[EngineResult]:
+    """Fit every (engine_spec, case_name); ``jobs=0`` runs in this process
+    (no timeout: for debugging)."""
+    out: list[EngineResult] = []
+    if jobs == 0:
+        it: Iterable[EngineResult] = (fit_safely(*t) for t in tasks)
+        for r in it:
+            out.append(r)
+            if progress:
+                progress(r)
+        return out
+    with WorkerPool(jobs, timeout) as pool:
+        for r in pool.run(tasks):
+            out.append(r)
+            if progress:
+                progress(r)
+    return out

@@ -1,0 +1,171 @@
+"""One validation run: fit, audit, compare, decide the exit status.
+
+:func:`run` is what ``python -m validation run`` calls; it returns a
+:class:`RunOutcome` holding every number (the report modules only format it).
+
+Exit status (documented in ``compare.py``, "Gating"):
+
+* 0 -- every gated check passed (and there was at least one);
+* 1 -- a gated check failed (out of tolerance, engine failed, reference
+  missing or stale for a gated row);
+* 2 -- nothing was graded: no gated engine produced a row to compare (e.g.
+  refimpl's fitter is not importable yet and no plug-in was given).  Use
+  ``--gate none`` to run informative engines only and exit 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import platform
+import sys
+import time
+from typing import Any
+
+from . import references
+from .audit import Auditor
+from .cases import Case, data_sha256
+from .compare import Comparison, RowVerdict, grade_row
+from .record import EngineResult
+from .runner import engine_label, run_tasks
+
+__all__ = ["RunOutcome", "run", "default_gated"]
+
+
+def default_gated(engine_specs: list[str]) -> list[str]:
+    """refimpl engines and plug-ins are gated by default; the rest informative."""
+    return [engine_label(e) for e in engine_specs
+            if e.startswith("refimpl_") or ":" in e]
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    meta: dict[str, Any]
+    cases: list[Case]
+    engines: list[str]                   # result labels, in column order
+    results: list[EngineResult]
+    audits: list[dict[str, Any]]
+    comparisons: list[Comparison]
+    rows: list[RowVerdict]
+    reference_info: dict[str, Any]
+    exit_code: int = 0
+    gate_summary: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        from .record import encode_floats
+
+        return encode_floats({
+            "run": self.meta,
+            "gate": {"exit_code": self.exit_code, "summary": self.gate_summary,
+                     "gated_engines": self.meta["gated_engines"],
+                     "failures": [r.to_dict() for r in self.rows
+                                  if r.gated and r.passed is False]},
+            "reference": self.reference_info,
+            "cases": [c.describe() for c in self.cases],
+            "rows": [r.to_dict() for r in self.rows],
+            "results": [r.to_dict() for r in self.results],
+            "audits": self.audits,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        })
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("numpy", "scipy", "pandas", "statsmodels", "rpy2-robjects", "lmm-refimpl"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = None,
+        jobs: int = 2, timeout: float = 120.0, store_path=references.STORE,
+        progress=None, audit: bool = True) -> RunOutcome:
+    """Fit every case with every engine, audit, compare with the store, grade."""
+    t0 = time.perf_counter()
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    gated = default_gated(engine_specs) if gated is None else gated
+    labels = [engine_label(e) for e in engine_specs]
+
+    tasks = [(e, c.name) for c in cases for e in engine_specs]
+    results = run_tasks(tasks, jobs=jobs, timeout=timeout, progress=progress)
+    order = {(engine_label(e), c): i for i, (e, c) in enumerate(tasks)}
+    results.sort(key=lambda r: order.get((r.engine, r.case), len(order)))
+    fit_wall = time.perf_counter() - t0
+
+    store = references.load(store_path)
+    ref_info: dict[str, Any] = {"path": str(store_path)}
+    if store is None:
+        ref_info["missing"] = ("no reference store; create it with "
+                               "`python -m validation regenerate-references`")
+    else:
+        ref_info["provenance"] = store.provenance
+
+    auditor = Auditor() if audit else None
+    audits: list[dict[str, Any]] = []
+    comps: list[Comparison] = []
+    rows: list[RowVerdict] = []
+    by_case = {c.name: c for c in cases}
+    ref_cache: dict[str, tuple[EngineResult | None, str | None]] = {}
+
+    def reference_for(case: Case):
+        if case.name not in ref_cache:
+            if store is None:
+                ref_cache[case.name] = (None, ref_info["missing"])
+            else:
+                try:
+                    problem = store.check(case, data_sha256(case.data()))
+                except Exception as exc:  # noqa: BLE001 -- e.g. simulator missing
+                    problem = f"cannot load the case's data: {exc}"
+                ref_cache[case.name] = (store.result(case.name), problem)
+        return ref_cache[case.name]
+
+    # audit the reference point itself as well: is the reference stationary?
+    if auditor is not None and store is not None:
+        for case in cases:
+            ref, problem = reference_for(case)
+            if ref is not None and not problem:
+                a = auditor.audit(case, ref)
+                a.engine = "reference"
+                audits.append(a.to_dict())
+
+    for r in results:
+        case = by_case[r.case]
+        ref, problem = reference_for(case)
+        a = auditor.audit(case, r) if auditor is not None and r.status == "ok" else None
+        if a is not None:
+            audits.append(a.to_dict())
+        verdict, cs = grade_row(case, r, ref, problem, a, r.engine in gated)
+        rows.append(verdict)
+        comps += cs
+
+    gated_rows = [v for v in rows if v.gated and v.passed is not None]
+    failed = [v for v in gated_rows if not v.passed]
+    n_checks = sum(1 for c in comps if c.gated)
+    if failed:
+        code = 1
+        summary = (f"FAIL: {len(failed)} of {len(gated_rows)} gated rows failed "
+                   f"({sum(1 for c in comps if c.gated and c.passed is False)} of "
+                   f"{n_checks} gated checks)")
+    elif not gated_rows:
+        code = 2 if gated else 0
+        summary = ("NOTHING GRADED: no gated engine produced a row "
+                   f"(gated: {', '.join(gated) or 'none'})" if gated else
+                   "no engine gated (--gate none): informative run")
+    else:
+        code = 0
+        summary = f"PASS: {len(gated_rows)} gated rows, {n_checks} gated checks"
+    meta = {
+        "started_utc": started, "duration_s": time.perf_counter() - t0,
+        "fit_wall_s": fit_wall, "argv": sys.argv, "jobs": jobs, "timeout_s": timeout,
+        "engines": labels, "engine_specs": engine_specs, "gated_engines": gated,
+        "cases": [c.name for c in cases], "versions": _versions(),
+        "audit_available": bool(auditor and auditor.available),
+        "audit_note": "" if auditor is None or auditor.available else
+        (auditor._reason or ""),
+    }
+    return RunOutcome(meta, cases, labels, results, audits, comps, rows, ref_info,
+                      code, summary)
