@@ -75,3 +75,82 @@ def dense_full_loglike(design, beta, theta, sigma2, reml):
     else:
         llf -= 0.5 * n * np.log(2 * np.pi)
     return llf
+
+
+# --------------------------------------------------------------------------
+# Derivatives, textbook form: n x n matrices, no Woodbury, no Schur complement
+# --------------------------------------------------------------------------
+
+def _dense_V_and_derivatives(design, theta):
+    """The n x n V = blockdiag(V_i) and V_k = dV/dtheta_k, built group by group.
+
+    Psi is linear in theta, so dPsi/dtheta_k is Psi at the k-th unit vector, and
+    V_k = blockdiag(Z_i (dPsi/dtheta_k) Z_i')                     (eq:marginal)
+    """
+    layout = design.layout
+    n, K = len(design.y), layout.n_params
+    Psi = layout.Psi(theta)
+    dPsi = [layout.Psi(np.eye(K)[k]) for k in range(K)]
+    V, Vk = np.zeros((n, n)), np.zeros((K, n, n))
+    for rows in design.group_rows():
+        Z_i = design.Z[rows]
+        V[np.ix_(rows, rows)] = np.eye(len(rows)) + Z_i @ Psi @ Z_i.T
+        for k in range(K):
+            Vk[k][np.ix_(rows, rows)] = Z_i @ dPsi[k] @ Z_i.T
+    return V, Vk
+
+
+def _dense_projection(design, V):
+    """V^{-1} and the REML projection P = V^{-1} - V^{-1}X (X'V^{-1}X)^{-1} X'V^{-1}."""
+    X = design.X
+    Vinv = np.linalg.inv(V)
+    VinvX = Vinv @ X
+    P = Vinv - VinvX @ np.linalg.solve(X.T @ VinvX, VinvX.T)
+    return Vinv, P
+
+
+def dense_profiled_score(design, theta, reml):
+    """Score of the profiled log-likelihood w.r.t. theta, textbook form.
+
+    qf = y'Py with P the projection above, and dP/dtheta_k = -P V_k P, so
+    dqf/dtheta_k = -a_k with a_k = y'P V_k P y. Then (m = n or n - p)
+
+        ML:   d l / d theta_k = -1/2 tr(V^{-1} V_k) + m a_k / (2 qf)
+        REML: d l / d theta_k = -1/2 tr(P V_k)      + m a_k / (2 qf)
+
+    the REML trace because d(log|V| + log|X'V^{-1}X|) = tr(P dV)  (Harville 1977).
+    """
+    V, Vk = _dense_V_and_derivatives(design, theta)
+    Vinv, P = _dense_projection(design, V)
+    n, p = design.X.shape
+    m = n - p if reml else n
+    Py = P @ design.y
+    qf = design.y @ Py
+    T = P if reml else Vinv
+    return np.array([-0.5 * np.trace(T @ Vk[k]) + m * (Py @ Vk[k] @ Py) / (2.0 * qf)
+                     for k in range(len(Vk))])
+
+
+def dense_profiled_hessian(design, theta, reml):
+    """Hessian of the profiled log-likelihood w.r.t. theta, textbook form.
+
+    V is linear in theta (second derivatives of V vanish). With T = P (REML)
+    or V^{-1} (ML), dT/dtheta_l = -T V_l T in both cases, and
+
+        H_kl = 1/2 tr(T V_l T V_k) + m a_k a_l / (2 qf^2) - m (y'P V_l P V_k P y) / qf.
+    """
+    V, Vk = _dense_V_and_derivatives(design, theta)
+    Vinv, P = _dense_projection(design, V)
+    n, p = design.X.shape
+    m = n - p if reml else n
+    Py = P @ design.y
+    qf = design.y @ Py
+    T = P if reml else Vinv
+    K = len(Vk)
+    a = np.array([Py @ Vk[k] @ Py for k in range(K)])
+    H = np.zeros((K, K))
+    for k in range(K):
+        for l in range(K):
+            H[k, l] = (0.5 * np.trace(T @ Vk[l] @ T @ Vk[k]) + m * a[k] * a[l] / (2.0 * qf ** 2)
+                       - m * (Py @ Vk[l] @ P @ Vk[k] @ Py) / qf)
+    return H

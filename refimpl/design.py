@@ -35,6 +35,21 @@ class Design:
     vc_names: list = field(default_factory=list)
     vc_column_names: list = field(default_factory=list)   # [vc][group] -> list of names
     n_dropped: int = 0
+    vc_counts: np.ndarray = None  # (G, k_vc) real (unpadded) columns of each component per group
+
+    def __post_init__(self):
+        if self.vc_counts is None:
+            self.vc_counts = np.array([[len(cols[g]) for cols in self.vc_column_names]
+                                       for g in range(self.n_groups)], dtype=int).reshape(
+                self.n_groups, len(self.vc_column_names))
+
+    def real_slot_mask(self):
+        """(G, q) True where a column of the padded Z_i is real, False where it is padding."""
+        mask = np.ones((self.n_groups, self.layout.q), dtype=bool)
+        for j in range(self.layout.k_vc):
+            s = self.layout.vc_slots(j)
+            mask[:, s] = np.arange(self.layout.vc_sizes[j])[None, :] < self.vc_counts[:, j:j + 1]
+        return mask
 
     @property
     def n_obs(self):

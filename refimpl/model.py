@@ -192,3 +192,15 @@ class MixedLM:
     def _user_theta(self, cov_re, vcomp, scale):
         cov_re = np.atleast_2d(np.asarray(cov_re, float)) if np.size(cov_re) else np.zeros((0, 0))
         return user_to_profile(cov_re, np.atleast_1d(np.asarray(vcomp, float)), scale)
+
+    # ------------------------------------------------------------------
+    # Fitting (fit.py)
+    # ------------------------------------------------------------------
+    def fit(self, reml=True, method=None, start_params=None, free=None, niter_em=5, niter_sa=5,
+            maxiter=None, gtol=None, full_output=False):
+        """Fit by maximum (restricted) likelihood; see refimpl.fit for the methods."""
+        from .fit import fit
+
+        return fit(self, reml=reml, method=method, start_params=start_params, free=free,
+                   niter_em=niter_em, niter_sa=niter_sa, maxiter=maxiter, gtol=gtol,
+                   full_output=full_output)

@@ -12,11 +12,10 @@ import pandas as pd
 import pytest
 
 from refimpl import datasets
+from refimpl.tolerances import LLF_VS_LME4
 from validation import rbridge
 
 ROOT = Path(__file__).resolve().parent.parent
-#: DESIGN.md tier "our optimum vs a tight lme4 optimum: llf".
-LLF_ABS_TOL = 1e-6
 
 
 def lme4_llf(data: pd.DataFrame, formula: str, reml: bool) -> tuple[float, list[str]]:
@@ -39,7 +38,7 @@ def test_dietox_random_intercept_lme4_vs_statsmodels(r, reml):
     llf_r, warns = lme4_llf(data, "Weight ~ Time + (1 | Pig)", reml)
     assert warns == []
     fit = smf.mixedlm("Weight ~ Time", data, groups="Pig").fit(reml=reml)
-    assert abs(fit.llf - llf_r) < LLF_ABS_TOL, (fit.llf, llf_r)
+    assert abs(fit.llf - llf_r) < LLF_VS_LME4, (fit.llf, llf_r)
     # Known value (lme4 1.1-31, R 4.2): guards against both engines drifting together.
     expected = -2404.775337139 if reml else -2402.932452097
     assert llf_r == pytest.approx(expected, abs=1e-6)

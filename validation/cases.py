@@ -143,8 +143,9 @@ def derive_lme4(spec: dict, data: pd.DataFrame | None = None) -> Lme4Terms:
     ``"0 + x"`` (slopes without intercept), ``"0"`` (no correlated block); and
     variance components ``"0 + C(f)"`` (a variance for the levels of ``f``
     within each group: lme4 ``(1|g:f)``, or ``(1|f)`` when all rows are one
-    group, statsmodels' way of fitting crossed designs) and ``"0 + x"`` (an
-    independent random slope: lme4 ``(0 + x|g)``).  Anything else raises
+    group, statsmodels' way of fitting crossed designs), ``"0 + C(f):x"`` (a
+    random slope on ``x`` per level of ``f``: lme4 ``(0 + x|g:f)``) and
+    ``"0 + x"`` (an independent random slope: lme4 ``(0 + x|g)``).  Anything else raises
     ``ValueError``: store ``lme4_formula`` and ``lme4_map`` in the Case instead.
     """
     g = spec["groups"]
@@ -165,12 +166,16 @@ def derive_lme4(spec: dict, data: pd.DataFrame | None = None) -> Lme4Terms:
 
     for name, vf in (spec.get("vc_formula") or {}).items():
         vi, vterms = _terms(_strip_tilde(vf))
-        m = re.fullmatch(r"C\((\w+)\)", vterms[0]) if len(vterms) == 1 else None
+        m = re.fullmatch(r"C\((\w+)\)(?::(\w+))?", vterms[0]) if len(vterms) == 1 else None
         if not vi and m:
-            f = m.group(1)
+            f, slope = m.groups()
             grp = f if single_group else f"{g}:{f}"
-            bars.append(f"(1 | {grp})")
-            vmap[(grp, "(Intercept)")] = ("vcomp", name)
+            if slope is None:
+                bars.append(f"(1 | {grp})")
+                vmap[(grp, "(Intercept)")] = ("vcomp", name)
+            else:
+                bars.append(f"(0 + {slope} | {grp})")
+                vmap[(grp, slope)] = ("vcomp", name)
         elif not vi and len(vterms) == 1 and re.fullmatch(r"\w+", vterms[0]):
             bars.append(f"(0 + {vterms[0]} | {g})")
             vmap[(g, vterms[0])] = ("vcomp", name)

@@ -51,6 +51,11 @@ class Progress:
         self.stream.flush()
 
 
+def short(engine: str) -> str:
+    """Column header: ``refimpl_bfgs`` -> ``ri.bfgs``."""
+    return "ri." + engine[len("refimpl_"):] if engine.startswith("refimpl_") else engine
+
+
 def cell(v) -> str:
     """Table cell: smallest parameter LRE and a verdict.
 
@@ -84,9 +89,12 @@ def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
       "PASS/FAIL gated, ok/off informative\n\n")
 
     grid = {(v.engine, v.case): v for v in out.rows}
-    cw = max(10, *(len(e) for e in out.engines)) + 2
-    nw = max(len(c.name) for c in out.cases) + 2
-    w("case".ljust(nw) + "".join(e.rjust(cw) for e in out.engines) + "\n")
+    heads = [short(e) for e in out.engines]
+    cw = max(10, *(len(h) for h in heads)) + 1
+    nw = max(len(c.name) for c in out.cases) + 1
+    if any(e.startswith("refimpl_") for e in out.engines):
+        w("columns ri.X = refimpl_X\n")
+    w("case".ljust(nw) + "".join(h.rjust(cw) for h in heads) + "\n")
     w("-" * (nw + cw * len(out.engines)) + "\n")
     for c in out.cases:
         w(c.name.ljust(nw))
@@ -105,6 +113,9 @@ def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
             extra = []
             if v.dllf is not None:
                 extra.append(f"llf - ref = {v.dllf:+.3g}")
+            if v.converged is not None:
+                extra.append(f"engine says converged={v.converged}"
+                             + (f" ({v.n_warnings} warnings)" if v.n_warnings else ""))
             if v.stationary is not None:
                 extra.append("audit: " + ("stationary" if v.stationary else
                                           f"NOT stationary (scaled gradient "

@@ -74,9 +74,12 @@ class RefimplEngine:
                 res = model.fit(reml=case.reml,
                                 method=None if self.method == "default" else self.method)
                 elapsed = time.perf_counter() - t0
-        except (RefimplUnavailable, NotImplementedError) as exc:
+        except (RefimplUnavailable, NotImplementedError, ImportError) as exc:
+            if isinstance(exc, ImportError) and not str(getattr(exc, "name", "") or
+                                                        "").startswith("refimpl"):
+                raise  # a missing third-party module is a real failure
             msg = str(exc) if isinstance(exc, RefimplUnavailable) else \
-                f"{NOT_YET} (NotImplementedError: {exc})"
+                f"{NOT_YET} ({type(exc).__name__}: {exc})"
             return EngineResult.unavailable(self.name, case.name, msg)
         cov = res.cov_re
         re_names = [str(n) for n in cov.index] if cov is not None else []
@@ -85,6 +88,9 @@ class RefimplEngine:
         for g, s in (getattr(res, "random_effects", None) or {}).items():
             ranef[str(g)] = {n: float(s[n]) for n in re_names if n in s}
         extra = {"method": self.method}
+        bse_def = getattr(res, "bse_fe_definition", None)
+        if bse_def is not None:  # "conditional": sigma2 (X'V^-1X)^-1, as lme4
+            extra["bse_fe_definition"] = str(bse_def)
         if verdict is not None:
             extra["verdict"] = {"passed": bool(getattr(verdict, "passed", False)),
                                 "reason": str(getattr(verdict, "reason", ""))}

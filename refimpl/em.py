@@ -1,0 +1,93 @@
+"""EM for the covariance parameters (Laird & Ware 1982; Lindstrom & Bates 1988).
+
+The random effects b_i (and, for REML, beta with a flat prior) are the missing
+data. One EM step from theta (book chapter "EM", eq:em-update):
+
+E-step, at beta_hat(theta) and sigma2_hat(theta):
+    b_hat_i, Gamma_i = Var(b_i | y)                        (eq:blup, eq:blup-cov)
+    E[b_i b_i' | y] = b_hat_i b_hat_i' + Gamma_i
+    E[e'e | y] = sum_i ||r_i - Z_i b_hat_i||^2 + tr Var(X beta + Z b | y)
+M-step:
+    sigma2' = E[e'e | y] / n
+    cov_re' = mean_i E[b_i b_i' | y][re block]
+    vcomp_j' = sum_i sum_{real slots} E[b^2 | y] / (number of real slots)
+    theta'  = (cov_re', vcomp') / sigma2'
+
+Why the profiled log-likelihood never decreases: EM does not decrease the full
+(REML) likelihood, which at the old point equals the profiled one (beta_hat and
+sigma2_hat maximise it), and the profiled likelihood at theta' is at least the
+full one at (theta', sigma2'). tests/test_fit.py checks this at every step.
+Everything comes from the per-group stack: no Python loop over groups.
+"""
+
+import numpy as np
+
+from .blup import blups, conditional_cov
+from .linalg import psd_cholesky, tril_pack
+from .parameters import pack_sqrt
+
+
+def em_step(model, phi, reml):
+    """One EM step: phi -> phi'. Returns (phi', llf at phi)."""
+    stats, layout, design = model.stats, model.layout, model.design
+    pt = model.point_sqrt(phi)
+    llf = model.loglike_sqrt(phi, reml)
+    sigma2 = pt.sigma2_hat(reml)
+    delta = pt.delta
+
+    # E-step  (eq:blup, eq:blup-cov)
+    b_hat, LCL = blups(stats, pt)
+    Gamma = conditional_cov(stats, pt, sigma2, reml)
+    Ebb = np.einsum("ga,gb->gab", b_hat, b_hat) + Gamma
+
+    Ztr = stats.Zty0 - stats.ZtX @ delta                          # Z_i' r_i
+    rtr = stats.y0ty0 - 2 * delta @ stats.Xty0 + delta @ stats.XtX @ delta
+    resid_ss = (rtr - 2 * np.einsum("ga,ga->", b_hat, Ztr)
+                + np.einsum("ga,gab,gb->", b_hat, stats.ZtZ, b_hat))
+    trace_var = sigma2 * np.einsum("gab,gba->", stats.ZtZ, LCL)   # tr(Z_i Gamma_i Z_i'), b given beta
+    if reml:
+        # beta is random too: X_i beta + Z_i b_i moves with beta through (X_i - Z_i Psi N_i)
+        PsiN = LCL @ stats.ZtX
+        XmZPN = (stats.XtX - np.einsum("gap,gaq->pq", stats.ZtX, PsiN)
+                 - np.einsum("gap,gaq->pq", PsiN, stats.ZtX)
+                 + np.einsum("gap,gab,gbq->pq", PsiN, stats.ZtZ, PsiN))
+        from .score import XtVinvX_inv
+        trace_var += sigma2 * np.trace(XtVinvX_inv(pt) @ XmZPN)
+    Eee = resid_ss + trace_var
+
+    # M-step  (eq:em-update)
+    sigma2_new = Eee / stats.n_obs
+    k = layout.k_re
+    cov_re_new = Ebb[:, :k, :k].mean(axis=0)
+    vc_new = np.zeros(layout.k_vc)
+    real = design.real_slot_mask()
+    for j in range(layout.k_vc):
+        s = layout.vc_slots(j)
+        diag = np.diagonal(Ebb[:, s, s], axis1=1, axis2=2)
+        vc_new[j] = np.sum(diag * real[:, s]) / max(np.sum(real[:, s]), 1)
+    L_new = psd_cholesky(cov_re_new / sigma2_new) if k else np.zeros((0, 0))
+    phi_new = pack_sqrt(L_new, np.sqrt(vc_new / sigma2_new))
+    # keep phi's sign convention (nonnegative diagonal) so steps are comparable
+    return phi_new, llf
+
+
+def fit_em(model, phi0, reml, maxiter=50, tol=1e-10, callback=None):
+    """Run EM steps from phi0 until the llf gain is below tol or maxiter.
+
+    Returns (phi, n_iter, history) with history a list of (iteration, llf).
+    """
+    phi, history = np.asarray(phi0, float), []
+    llf_old = -np.inf
+    for it in range(maxiter):
+        phi_new, llf = em_step(model, phi, reml)
+        history.append((it, llf))
+        if callback:
+            callback(phi, llf)
+        if llf - llf_old < tol * max(1.0, abs(llf)) and it > 0:
+            return phi, it, history
+        phi, llf_old = phi_new, llf
+    history.append((maxiter, model.loglike_sqrt(phi, reml)))
+    return phi, maxiter, history
+
+
+__all__ = ["em_step", "fit_em", "tril_pack"]

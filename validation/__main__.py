@@ -1,0 +1,187 @@
+"""Command line of the validation suite (``python -m validation`` or ``lmm-validate``).
+
+    python -m validation run [--cases PATTERN...] [--engines NAME...]
+                             [--plugin [LABEL=]pkg.mod:func ...] [--gate NAME... | --gate none]
+                             [--out DIR] [--timeout S] [--jobs N] [--no-html] [--no-audit]
+    python -m validation list
+    python -m validation audit [--cases PATTERN...] [--engines NAME...] [--plugin ...]
+    python -m validation regenerate-references [--force] [--cases PATTERN...]
+
+``run`` fits every selected case with every engine (in worker processes, each
+fit with a timeout), audits each answer with refimpl's analytic score,
+compares with the reference store and writes ``DIR/validation.json`` and
+``DIR/validation.html``.  Exit status: 0 all gated checks passed, 1 a gated
+check failed, 2 nothing was graded or a usage error (see ``suite.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import references
+from .cases import CASES, select
+from .engines import BUILTIN, DEFAULT_ENGINES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _common(p: argparse.ArgumentParser, engines_default: list[str]) -> None:
+    p.add_argument("--cases", nargs="+", metavar="PATTERN",
+                   help="glob patterns or prefixes of case names (default: all)")
+    p.add_argument("--engines", nargs="+", metavar="NAME", default=None,
+                   help=f"engines to fit (default: {' '.join(engines_default)}); "
+                        f"built-in: {' '.join(BUILTIN)}")
+    p.add_argument("--plugin", action="append", default=[], metavar="[LABEL=]MOD:FUNC",
+                   help="a user adapter function(case) -> result dict; repeatable")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds allowed per fit before it is stopped (default 120)")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                   help="worker processes (default: min(2, cores)); 0 = in this "
+                        "process, no timeout")
+
+
+def _engine_specs(args, default: list[str]) -> list[str]:
+    specs = list(args.engines) if args.engines else list(default)
+    for p in args.plugin:
+        if p not in specs:
+            specs.append(p)
+    return specs
+
+
+def cmd_list(args) -> int:
+    w = max(len(n) for n in CASES) + 2
+    for name, c in CASES.items():
+        d = c.describe()
+        flags = (" [boundary]" if c.boundary else "") + \
+                ("" if c.well_conditioned else " [params informative]")
+        formula = d.get("lme4_formula") or d.get("unavailable", "")
+        print(f"{name.ljust(w)}{formula}{flags}")
+    print(f"\nengines: {' '.join(BUILTIN)}  (+ plug-ins: [LABEL=]package.module:function)")
+    print(f"default run: {' '.join(DEFAULT_ENGINES)}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .report import Progress, terminal, write_html, write_json
+    from .suite import run
+
+    cases = select(args.cases)
+    specs = _engine_specs(args, DEFAULT_ENGINES)
+    gated = None
+    if args.gate is not None:
+        gated = [] if args.gate == ["none"] else list(args.gate)
+    progress = None if args.quiet else Progress(len(cases) * len(specs))
+    out = run(cases, specs, gated=gated, jobs=args.jobs, timeout=args.timeout,
+              store_path=Path(args.reference), progress=progress, audit=not args.no_audit)
+    outdir = Path(args.out)
+    j = write_json(out, outdir / "validation.json")
+    written = [str(j)]
+    if not args.no_html:
+        written.append(str(write_html(out, outdir / "validation.html")))
+    terminal(out, details=not args.quiet)
+    print("wrote " + ", ".join(written))
+    return out.exit_code
+
+
+def cmd_audit(args) -> int:
+    from .audit import Auditor
+    from .runner import run_tasks
+
+    cases = select(args.cases)
+    specs = _engine_specs(args, ["statsmodels", "lme4", "refimpl_default"])
+    auditor = Auditor()
+    if not auditor.available:
+        print(f"audit unavailable: {auditor._reason}")
+        return 2
+    store = references.load()
+    results = run_tasks([(e, c.name) for c in cases for e in specs],
+                        jobs=args.jobs, timeout=args.timeout)
+    print(f"{'engine':<18}{'case':<34}{'reported llf':>20}{'llf at point':>20}"
+          f"{'scaled grad':>13}  stationary")
+    for c in cases:
+        rows = [r for r in results if r.case == c.name]
+        if store is not None and store.result(c.name) is not None:
+            ref = store.result(c.name)
+            ref.engine = "reference"
+            rows.insert(0, ref)
+        for r in rows:
+            if r.status != "ok":
+                print(f"{r.engine:<18}{c.name:<34}  {r.status}: {r.error}")
+                continue
+            a = auditor.audit(c, r)
+            if not a.available:
+                print(f"{r.engine:<18}{c.name:<34}  {a.message}")
+                continue
+            sg = "" if a.scaled_gradient is None else f"{a.scaled_gradient:.3g}"
+            print(f"{r.engine:<18}{c.name:<34}{r.llf:>20.10f}"
+                  f"{(a.llf if a.llf is not None else float('nan')):>20.10f}{sg:>13}  "
+                  f"{'yes' if a.stationary else 'NO'} {a.message}")
+    return 0
+
+
+def cmd_regenerate(args) -> int:
+    cases = select(args.cases)
+    print(f"refitting {len(cases)} cases with lme4_tight -> {args.reference}")
+    try:
+        path, problems = references.regenerate(cases, Path(args.reference), force=args.force,
+                                               jobs=args.jobs, timeout=args.timeout)
+    except references.RefusedOverwrite as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    if problems:
+        print("not stored:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m validation",
+                                 description="Validate linear mixed model engines against "
+                                             "tight lme4 references, with an analytic audit.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="fit, audit, compare, report")
+    _common(p, DEFAULT_ENGINES)
+    p.add_argument("--gate", nargs="+", metavar="NAME",
+                   help="engines whose failures set the exit status (default: refimpl_* "
+                        "and plug-ins); 'none' for an informative run")
+    p.add_argument("--out", default=str(ROOT / "reports"), metavar="DIR",
+                   help="where validation.json/.html go (default: reports/)")
+    p.add_argument("--reference", default=str(references.STORE), metavar="PATH")
+    p.add_argument("--no-html", action="store_true")
+    p.add_argument("--no-audit", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or details")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("list", help="list the cases and engines")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("audit", help="audit each engine's answer with refimpl's score")
+    _common(p, ["statsmodels", "lme4", "refimpl_default"])
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("regenerate-references", help="refit the lme4-tight reference store")
+    p.add_argument("--force", action="store_true", help="overwrite the existing store")
+    p.add_argument("--cases", nargs="+", metavar="PATTERN")
+    p.add_argument("--reference", default=str(references.STORE), metavar="PATH")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.set_defaults(func=cmd_regenerate)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyError as exc:  # unknown case pattern or engine
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The static HTML report: one file, inline CSS, plots as base64 PNG.
+
+Nothing is fetched when the page is viewed (no scripts, fonts or styles from
+a network).  Plots are drawn with matplotlib's Agg backend:
+
+* an LRE heat map -- rows are cases, columns are (engine, quantity kind); each
+  cell is the smallest LRE over that kind's quantities (fe, bse, cov_re,
+  vcomp, scale, llf) against the reference store;
+* llf differences -- engine llf minus reference llf per case and engine, on a
+  symmetric-log axis, with the LLF_VS_LME4 band shaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+
+from refimpl.tolerances import LLF_VS_LME4, LRE_CAP, PARAM_LRE_MIN
+
+from .suite import RunOutcome
+
+KINDS = ("fe", "bse", "cov_re", "vcomp", "scale", "llf")
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;
+color:#222;max-width:1400px}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85em}
+td,th{border:1px solid #ddd;padding:3px 6px;text-align:right;vertical-align:top}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+.pass{background:#d9f2d9}.fail{background:#f8d0d0;font-weight:bold}
+.off{background:#fdf0c8}.na{color:#888}.err{background:#f8d0d0}
+.gate{font-size:1.1em;padding:.6em 1em;display:inline-block;border-radius:4px}
+.gate.ok{background:#d9f2d9}.gate.bad{background:#f8d0d0}.gate.none{background:#eee}
+code{background:#f6f6f6;padding:0 3px}img{max-width:100%}
+small{color:#555}
+"""
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _min_lre_table(out: RunOutcome):
+    """{(engine, case, kind): min LRE} over the comparisons."""
+    t: dict[tuple[str, str, str], float] = {}
+    for c in out.comparisons:
+        if c.kind in KINDS and c.lre is not None:
+            key = (c.engine, c.case, c.kind)
+            t[key] = min(t.get(key, LRE_CAP), c.lre)
+    return t
+
+
+def heatmap_png(out: RunOutcome) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    t = _min_lre_table(out)
+    if not t:
+        return None
+    engines = [e for e in out.engines if any(k[0] == e for k in t)]
+    cases = [c.name for c in out.cases]
+    M = np.full((len(cases), len(engines) * len(KINDS)), np.nan)
+    for i, c in enumerate(cases):
+        for j, e in enumerate(engines):
+            for k, kind in enumerate(KINDS):
+                M[i, j * len(KINDS) + k] = t.get((e, c, kind), np.nan)
+    fig, ax = plt.subplots(figsize=(max(8, 0.33 * M.shape[1] + 3), 0.3 * len(cases) + 2.5))
+    cmap = matplotlib.colormaps["RdYlGn"].copy()
+    cmap.set_bad("#eeeeee")
+    im = ax.imshow(np.ma.masked_invalid(M), cmap=cmap, vmin=0, vmax=LRE_CAP, aspect="auto")
+    for i in range(M.shape[0]):
+        for j in range(M.shape[1]):
+            if not math.isnan(M[i, j]):
+                ax.text(j, i, f"{M[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                        color="black" if 3 < M[i, j] < 13 else "white")
+    ax.set_yticks(range(len(cases)), cases, fontsize=7)
+    ax.set_xticks(range(M.shape[1]), [k for _ in engines for k in KINDS],
+                  rotation=90, fontsize=6)
+    for j, e in enumerate(engines):
+        ax.axvline(j * len(KINDS) - 0.5, color="black", lw=1)
+        ax.text(j * len(KINDS) + len(KINDS) / 2 - 0.5, -1, e, ha="center", va="bottom",
+                fontsize=7, rotation=20)
+    cb = fig.colorbar(im, ax=ax, fraction=0.02)
+    cb.set_label(f"min LRE (gate: >= {PARAM_LRE_MIN:g})")
+    ax.set_title("Log relative error against the reference (lme4 tight)", pad=40)
+    s = _png(fig)
+    plt.close(fig)
+    return s
+
+
+def llf_png(out: RunOutcome) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    d = {(v.engine, v.case): v.dllf for v in out.rows if v.dllf is not None}
+    if not d:
+        return None
+    engines = [e for e in out.engines if any(k[0] == e for k in d)]
+    cases = [c.name for c in out.cases if any(k[1] == c.name for k in d)]
+    h = 0.8 / max(len(engines), 1)
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(cases) * max(1, len(engines) / 3) + 2))
+    colors = matplotlib.colormaps["tab10"]
+    for j, e in enumerate(engines):
+        ys = [i + (j - (len(engines) - 1) / 2) * h for i in range(len(cases))]
+        xs = [d.get((e, c), np.nan) for c in cases]
+        ax.barh(ys, xs, height=h, color=colors(j % 10), label=e)
+    ax.axvspan(-LLF_VS_LME4, LLF_VS_LME4, color="green", alpha=0.15,
+               label=f"|dllf| <= {LLF_VS_LME4:g}")
+    ax.set_xscale("symlog", linthresh=1e-9)
+    ax.set_yticks(range(len(cases)), cases, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("engine llf - reference llf (symlog; left = worse optimum)")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("Log-likelihood differences from the reference")
+    s = _png(fig)
+    plt.close(fig)
+    return s
+
+
+def _cls(v) -> str:
+    if v.status == "unavailable":
+        return "na"
+    if v.status != "ok":
+        return "err"
+    if v.passed:
+        return "pass"
+    return "fail" if v.gated else "off"
+
+
+def _fmt(x, spec=".3g") -> str:
+    return "" if x is None else format(x, spec)
+
+
+def render(out: RunOutcome) -> str:
+    from .report import cell
+
+    e = html.escape
+    gate_cls = {0: "ok", 1: "bad"}.get(out.exit_code, "none")
+    prov = out.reference_info.get("provenance", {})
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
+             f"<title>LMM validation report</title><style>{CSS}</style></head><body>",
+             "<h1>Linear mixed model validation report</h1>",
+             f"<p><span class='gate {gate_cls}'>GATE {e(out.gate_summary)} "
+             f"(exit code {out.exit_code})</span></p>",
+             f"<p>{len(out.cases)} cases &times; {len(out.engines)} engines, run "
+             f"{e(out.meta['started_utc'])} in {out.meta['duration_s']:.1f} s. Gated engines: "
+             f"<code>{e(', '.join(out.meta['gated_engines']) or 'none')}</code>; the others "
+             "are informative (shown, never failing the run). Reference: "
+             f"<code>{e(str(out.reference_info.get('path')))}</code>"
+             + (f", lme4 {e(str(prov.get('versions', {}).get('lme4')))}, R "
+                f"{e(str(prov.get('versions', {}).get('R')))}, generated "
+                f"{e(str(prov.get('generated_utc')))}" if prov else
+                f" &mdash; {e(str(out.reference_info.get('missing')))}") + ".</p>"]
+    if not out.meta.get("audit_available"):
+        parts.append(f"<p><b>Audit unavailable:</b> {e(out.meta.get('audit_note', ''))}</p>")
+
+    grid = {(v.engine, v.case): v for v in out.rows}
+    parts.append("<h2>Summary</h2><p><small>Cell: smallest parameter LRE "
+                 "(digits agreeing with the reference) and verdict. PASS/FAIL: gated; "
+                 "ok/off: informative; n/a: engine unavailable; ERR: the fit failed."
+                 "</small></p><table><tr><th class='l'>case</th>"
+                 + "".join(f"<th>{e(x)}</th>" for x in out.engines) + "</tr>")
+    for c in out.cases:
+        parts.append(f"<tr><td class='l'>{e(c.name)}</td>")
+        for x in out.engines:
+            v = grid.get((x, c.name))
+            if v is None:
+                parts.append("<td></td>")
+            else:
+                tip = e("; ".join(v.reasons))
+                parts.append(f"<td class='{_cls(v)}' title='{tip}'>{e(cell(v))}</td>")
+        parts.append("</tr>")
+    parts.append("</table>")
+
+    for title, png in (("LRE heat map", heatmap_png(out)),
+                       ("Log-likelihood differences", llf_png(out))):
+        if png:
+            parts.append(f"<h2>{title}</h2><img alt='{title}' "
+                         f"src='data:image/png;base64,{png}'>")
+
+    parts.append("<h2>Rows</h2><table><tr><th class='l'>engine</th><th class='l'>case</th>"
+                 "<th>status</th><th>gated</th><th>min LRE</th><th class='l'>worst</th>"
+                 "<th>llf &minus; ref</th><th>audit stationary</th><th>scaled grad</th>"
+                 "<th>time s</th><th class='l'>notes</th></tr>")
+    for v in out.rows:
+        parts.append(
+            f"<tr class='{_cls(v)}'><td class='l'>{e(v.engine)}</td>"
+            f"<td class='l'>{e(v.case)}</td><td>{e(v.status)}</td>"
+            f"<td>{'yes' if v.gated else 'no'}</td><td>{_fmt(v.min_param_lre, '.1f')}</td>"
+            f"<td class='l'>{e(v.worst_quantity or '')}</td><td>{_fmt(v.dllf, '+.3g')}</td>"
+            f"<td>{'' if v.stationary is None else ('yes' if v.stationary else 'NO')}</td>"
+            f"<td>{_fmt(v.scaled_gradient)}</td><td>{_fmt(v.time_s, '.2f')}</td>"
+            f"<td class='l'>{'<br>'.join(e(r) for r in v.reasons)}</td></tr>")
+    parts.append("</table>")
+
+    parts.append("<h2>Cases</h2><table><tr><th class='l'>case</th><th class='l'>model "
+                 "(statsmodels)</th><th class='l'>lme4</th><th class='l'>notes</th></tr>")
+    for c in out.cases:
+        d = c.describe()
+        spec = d.get("spec", {})
+        model = (f"{spec.get('formula')}; groups={spec.get('groups')}; re={spec.get('re_formula')}"
+                 f"; vc={spec.get('vc_formula')}" if spec else d.get("unavailable", ""))
+        flags = ", ".join(x for x, on in (("boundary", c.boundary),
+                                          ("ill-conditioned: params informative",
+                                           not c.well_conditioned)) if on)
+        parts.append(f"<tr><td class='l'>{e(c.name)}</td><td class='l'><code>{e(model)}"
+                     f"</code></td><td class='l'><code>{e(str(d.get('lme4_formula', '')))}"
+                     f"</code></td><td class='l'>{e(c.description)} {e(flags)}</td></tr>")
+    parts.append("</table>")
+    parts.append("<p><small>Every number is in <code>validation.json</code> next to this "
+                 "page. LRE = &minus;log10(|x&minus;c|/|c|), or &minus;log10|x&minus;c| "
+                 f"when the reference c is 0; capped at {LRE_CAP:g}.</small></p>"
+                 "</body></html>")
+    return "\n".join(parts)
