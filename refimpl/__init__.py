@@ -1,0 +1,14 @@
+"""refimpl: a literate reference implementation of the linear mixed model.
+
+    from refimpl import MixedLM
+    model = MixedLM.from_formula("Weight ~ Time", data, groups="Pig", re_formula="~Time")
+    result = model.fit(reml=True)          # statsmodels' attribute names
+
+The book (book/) derives every formula; each module cites its equation labels.
+"""
+
+from .model import MixedLM
+from .parameters import MixedLMParams
+
+__all__ = ["MixedLM", "MixedLMParams"]
+__version__ = "0.1.0"

@@ -143,7 +143,7 @@ class MixedLMResults:
     def df_modelwc(self):
         """Parameters counted by aic/bic: free fixed effects and theta, plus sigma2."""
         n_theta = len(self.theta) if self.free is None else int(self.free.sum())
-        return self.k_fe + n_theta
+        return self.k_fe + n_theta + 1
 
     @property
     def aic(self):

@@ -102,9 +102,9 @@ def test_dense_twin_is_really_different_code():
     model = MixedLM.from_formula(data=sim.data, **sim.spec)
     theta = np.array([0.8, 0.5, 0.4])
     a = dense.dense_profiled_loglike(model.design, theta, True)
-    b = dense.dense_profiled_loglike(model.design, theta * (1 + 1e-6), True)
+    b = dense.dense_profiled_loglike(model.design, theta * (1 + 1e-4), True)
     assert rel(a, model.loglike(theta)) <= IDENTITY
-    assert rel(b, model.loglike(theta)) > 100 * IDENTITY
+    assert rel(b, model.loglike(theta)) > 1000 * IDENTITY
 
 
 # --------------------------------------------------------------------------
@@ -231,7 +231,9 @@ def test_equivariant_to_shifting_y_by_X_b(shift, reml):
     """y -> y + X b: beta_hat -> beta_hat + b and nothing else moves.
 
     With b of size 1e8, y'y - (...) would lose every digit; OLS centering
-    (eq:ols-centering) keeps the llf to about 1e-9 relative.
+    (eq:ols-centering) keeps the llf to about 1e-9 relative. That is close to
+    the floor: the shifted y are stored with an error of about 1e8 * eps
+    = 2e-8 each, against residuals of order 1.
     """
     sim = simulate.preset("vc_slope", seed=6)
     data = sim.data.copy()
