@@ -22,12 +22,12 @@ from pathlib import Path
 
 BOOK_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BOOK_DIR.parent
-MATHJAX_ES5 = Path(
-    os.environ.get(
-        "LMM_MATHJAX_ES5",
-        REPO_ROOT / ".cache" / "mathjax" / "node_modules" / "mathjax" / "es5",
-    )
-)
+DEFAULT_MATHJAX_ES5 = REPO_ROOT / ".cache" / "mathjax" / "node_modules" / "mathjax" / "es5"
+
+
+def mathjax_dir() -> Path:
+    """The es5/ directory of the local MathJax (``LMM_MATHJAX_ES5`` overrides it)."""
+    return Path(os.environ.get("LMM_MATHJAX_ES5", DEFAULT_MATHJAX_ES5))
 
 # A <script src=...> or any URL that would load MathJax from the network.
 CDN_MATHJAX = re.compile(r"(https?:)?//[^\"'\s>]*mathjax", re.IGNORECASE)
@@ -37,11 +37,12 @@ class BuildError(RuntimeError):
     """The book did not build, or built output that breaks a promise."""
 
 
-def check_mathjax() -> None:
+def check_mathjax(es5: Path | None = None) -> None:
     """Fail early, with the fix, when the local MathJax copy is missing."""
-    if not (MATHJAX_ES5 / "tex-chtml.js").is_file():
+    es5 = mathjax_dir() if es5 is None else Path(es5)
+    if not (es5 / "tex-chtml.js").is_file():
         raise BuildError(
-            f"Local MathJax is missing ({MATHJAX_ES5}/tex-chtml.js not found).\n"
+            f"Local MathJax is missing ({es5}/tex-chtml.js not found).\n"
             "The book serves MathJax from a local copy, never a CDN.\n"
             "Run `make setup` (it runs `npm install --prefix .cache/mathjax mathjax@3`"
             " in the repository root), then build again."

@@ -25,7 +25,7 @@ BOOK_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BOOK_DIR.parent
 CODE_PACKAGES = ("refimpl",)
 
-NAME = r"eq:[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]"
+NAME = r"eq:[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
 # A citation in code: "(eq:name)" anywhere on a line (comment or docstring).
 CODE_CITE = re.compile(r"\((" + NAME + r")\)")
 # Definitions in MyST: "$$ (eq:name)" closing a display, "(eq:name)=" target,

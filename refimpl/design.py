@@ -35,6 +35,7 @@ class Design:
     vc_names: list = field(default_factory=list)
     vc_column_names: list = field(default_factory=list)   # [vc][group] -> list of names
     n_dropped: int = 0
+    endog_name: str = "y"
     vc_counts: np.ndarray = None  # (G, k_vc) real (unpadded) columns of each component per group
 
     def __post_init__(self):
@@ -177,7 +178,10 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
         raise ValueError("the data set is empty (endog has no rows)")
     X, exog_names = _as_2d("exog", exog, n, "x")
     if isinstance(exog, np.ndarray):
-        exog_names = ["const" if np.all(X[:, j] == 1) else f"x{j + 1}" for j in range(X.shape[1])]
+        # statsmodels' names: a constant column is "const", the others x1, x2, ... in order
+        const = [bool(np.all(X[:, j] == 1)) for j in range(X.shape[1])]
+        others = iter(range(1, X.shape[1] + 1))
+        exog_names = ["const" if c else f"x{next(others)}" for c in const]
     if exog_re is None and exog_vc is None:
         Zre, re_names = np.ones((n, 1)), [group_name]
     elif exog_re is None:
@@ -228,8 +232,9 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
         if len(y) == 0:
             raise ValueError("no rows are left after dropping rows with missing values")
         group_index, labels = _encode_groups(groups, len(y))
+    endog_name = endog.name if isinstance(endog, pd.Series) and endog.name is not None else "y"
     return _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names,
-                   _vc_sizes(vc_blocks), vc_colnames, n_dropped)
+                   _vc_sizes(vc_blocks), vc_colnames, n_dropped, endog_name=endog_name)
 
 
 def _vc_sizes(vc_blocks):
@@ -257,13 +262,13 @@ def _place_vc(vc_blocks, group_index, n_groups, n, vc_names):
 
 
 def _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names, vc_sizes,
-            vc_colnames, n_dropped):
+            vc_colnames, n_dropped, endog_name="y"):
     _check_full_rank(X, exog_names)
     design = Design(
         y=y, X=X, Z=np.hstack([Zre, Zvc]), group_index=group_index, group_labels=labels,
         layout=Layout(Zre.shape[1], tuple(int(s) for s in vc_sizes)),
         exog_names=list(exog_names), exog_re_names=list(re_names), vc_names=list(vc_names),
-        vc_column_names=vc_colnames, n_dropped=n_dropped,
+        vc_column_names=vc_colnames, n_dropped=n_dropped, endog_name=str(endog_name),
     )
     _check_identifiable(design)
     return design
@@ -368,4 +373,4 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
     for name, arr in (("endog", y), ("exog", X), ("exog_re", Zre), ("exog_vc", Zvc)):
         _check_finite(name, arr)
     return _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names,
-                   _vc_sizes(vc_blocks), vc_colnames, n_dropped)
+                   _vc_sizes(vc_blocks), vc_colnames, n_dropped, endog_name=y_mat.columns[0])

@@ -64,7 +64,7 @@ def lrtest(res_small, res_big):
         raise ValueError(f"res_big has {res_big.df_modelwc} parameters and res_small "
                          f"{res_small.df_modelwc}; pass the smaller (null) model first and "
                          "the bigger model second")
-    stat = (res_big.llf - res_small.llf)
+    stat = 2.0 * (res_big.llf - res_small.llf)
     if stat < -1e-6 * max(1.0, abs(res_big.llf)):
         warnings.warn(f"the likelihood-ratio statistic is negative ({stat:.6g}): the bigger model "
                       "fits worse, so the models are not nested or a fit did not reach its "

@@ -79,6 +79,10 @@ class MixedLM:
         return self.design.group_labels
 
     @property
+    def endog_names(self):
+        return self.design.endog_name
+
+    @property
     def exog_names(self):
         return self.design.exog_names
 

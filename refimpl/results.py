@@ -40,6 +40,7 @@ the summary says "singular fit". Fixed effects, llf and BLUPs are reported.
 """
 
 import functools
+import textwrap
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -47,13 +48,12 @@ import pandas as pd
 from scipy import stats as sps
 
 from .blup import blups, conditional_cov
+# A pivot |L[j, j]| or |s_vc| below BOUNDARY_TOL (units of sigma) is zero: lme4's
+# isSingular(tol = 1e-4). One constant, shared with the verdict that sets .boundary.
+from .convergence import BOUNDARY_TOL
 from .linalg import n_tril
 from .parameters import MixedLMParams, pack_profile, sqrt_to_profile, unpack_profile, unpack_sqrt
 from .score import XtVinvX_inv
-
-#: A Cholesky pivot |L[j, j]| or a component sd |s_vc| below this (in units of
-#: sigma) counts as zero: lme4's ``isSingular(tol = 1e-4)`` on the same theta.
-BOUNDARY_TOL = 1e-4
 
 
 def covariance_param_names(exog_re_names, vc_names):
@@ -482,7 +482,8 @@ class Summary:
                 for n, r in zip(names, self.table.itertuples(index=False))]
         width = max(len(s) for s in info + [head] + rows)
         lines = [self.title.center(width).rstrip(), "=" * width, *info, "-" * width, head,
-                 "-" * width, *rows, "=" * width, *self.notes]
+                 "-" * width, *rows, "=" * width]
+        lines += [textwrap.fill(note, width) for note in self.notes]
         return "\n".join(lines)
 
     __str__ = as_text
@@ -518,8 +519,8 @@ def _build_summary(res, yname, alpha):
     notes = []
     if res.singular:
         held = [n for n, m in zip(res.cov_param_names, res.on_boundary) if m]
-        notes.append("singular fit: the optimum is on the boundary, the covariance of the random "
-                     "effects is singular" + (f" ({', '.join(held)}: no std. err.)" if held else ""))
+        notes.append("singular fit: the optimum is on the boundary of the parameter space"
+                     + (f"; {', '.join(held)} at zero (no std. err.)" if held else ""))
     if not res.converged:
         notes.append(f"Not converged: {res.convergence.reason}")
     return Summary("Mixed Linear Model Regression Results", info, table, notes)

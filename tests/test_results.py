@@ -9,8 +9,10 @@ relative): anything bigger is a convention or formula difference, not an
 optimizer difference. Where statsmodels' own tight optimum is compared
 instead, the tolerance is OPTIMUM_REL.
 
-Until refimpl's ``model.fit`` exists, the results object is built directly,
-with a verdict stand-in carrying the attributes fit.py will pass.
+Most tests build the results object directly at that optimum, with a verdict
+stand-in carrying the attributes fit.py passes, so they test results.py alone;
+test_real_fit_builds_these_results and the profile_re tests go through
+``model.fit`` (fit.py), whose ``free=`` mask profile_re relies on.
 """
 
 import functools
@@ -189,6 +191,18 @@ def test_random_effects_same_point(case, reml):
     close(r.resid, s.resid, SAME_POINT, floor_frac=1e-2)   # residuals cross zero
 
 
+def test_bse_re_scales_like_sd_not_like_variance():
+    """The documented statsmodels quirk we reproduce: y -> 10 y multiplies cov_re
+    by 100 but bse_re (sqrt(scale * var(theta))) only by 10."""
+    name, formula, kw = CASES["dietox_intercept"]
+    m10 = MixedLM.from_formula(formula, data(name).assign(Weight=lambda d: 10 * d.Weight), **kw)
+    r1, r10 = ours("dietox_intercept", True), MixedLMResults(m10, optimize(m10, True), reml=True,
+                                                             convergence=verdict())
+    close(r10.cov_re, 100 * r1.cov_re, OPTIMUM_REL)
+    close(r10.bse_fe, 10 * r1.bse_fe, OPTIMUM_REL)
+    close(r10.bse_re, 10 * r1.bse_re, OPTIMUM_REL)
+
+
 def test_random_effect_names_for_variance_components():
     re = ours("pastes_vc", True).random_effects["A"]
     assert list(re.index) == ["batch", "cask[C(cask)[a]]", "cask[C(cask)[b]]", "cask[C(cask)[c]]"]
@@ -335,6 +349,38 @@ def test_boundary_fit_dyestuff2(reml):
     assert not ours("dyestuff2", reml).on_boundary.any()
 
 
+@both_methods
+def test_boundary_variance_component(reml):
+    """Dyestuff2 again, with Batch as a variance component of one all-rows group."""
+    d = data("Dyestuff2").assign(all=1)
+    m = MixedLM.from_formula("Yield ~ 1", d, groups="all", vc_formula={"Batch": "0 + C(Batch)"})
+    phi = optimize(m, reml)
+    assert np.abs(phi).max() < 1e-4, phi
+    r = MixedLMResults(m, phi, reml=reml, convergence=verdict(boundary=True))
+    assert r.on_boundary.tolist() == [True] and np.isnan(r.bse_re["Batch Var"])
+    close(r.llf, ours("dyestuff2", reml).llf, OPTIMUM_REL)
+    assert "singular fit" in str(r.summary()) and "Batch Var at zero" in str(r.summary())
+
+
+def test_boundary_mask_follows_zero_cholesky_pivots():
+    """A rank-one Psi_re (correlation 1): L[1, 1] = 0 puts row 1 of tril on the boundary."""
+    r = MixedLMResults(model("dietox_slope"), [1.8, 0.03, 0.0], reml=True,
+                       convergence=verdict(boundary=True))
+    assert r.on_boundary.tolist() == [False, True, True]
+    assert np.isnan(r.bse_re.to_numpy()[1:]).all() and np.isfinite(r.bse_re.iloc[0])
+
+
+def test_held_start_keeps_correlations_and_stays_psd():
+    from refimpl.parameters import pack_profile, unpack_profile
+    from refimpl.results import _held_start
+
+    Psi = np.array([[4.0, 1.9], [1.9, 1.0]])                # correlation 0.95
+    Psi_new, _ = unpack_profile(_held_start(pack_profile(Psi, []), 0, 0.5, 2), 2)
+    assert Psi_new[0, 0] == 0.5 and Psi_new[1, 1] == 1.0
+    close(Psi_new[0, 1] / np.sqrt(Psi_new[0, 0] * Psi_new[1, 1]), 0.95, 1e-14)
+    assert np.linalg.eigvalsh(Psi_new).min() > 0
+
+
 # --------------------------------------------------------------------------
 # Likelihood-ratio tests
 # --------------------------------------------------------------------------
@@ -371,28 +417,21 @@ def test_lrtest_refuses():
     assert lrtest(ours("dietox_intercept", True), ours("dietox_slope", True)).df == 2
 
 
+def test_lrtest_warns_on_negative_statistic_and_failed_verdict():
+    bad_big = MixedLMResults(model("dietox_slope"), [0.1, 0.0, 0.1], reml=False,
+                             convergence=verdict(passed=False, reason="stopped early"))
+    with pytest.warns(RuntimeWarning) as caught:
+        t = lrtest(ours("dietox_intercept", False), bad_big)
+    messages = " ".join(str(w.message) for w in caught)
+    assert t.statistic < 0 and "negative" in messages and "stopped early" in messages
+
+
 # --------------------------------------------------------------------------
 # Profile likelihood
 # --------------------------------------------------------------------------
 
-def _standin_fit(self, reml=True, start_params=None, free=None, method=None, **kw):
-    """What model.fit(free=...) must do, for profile_re until fit.py lands.
-
-    The held parameter is Psi_re[0, 0] = L[0, 0]**2 or a component s_vc**2,
-    so holding its theta entry is holding the same phi entry.
-    """
-    phi = optimize(self, reml, free=free, start=start_params.sqrt())
-    return MixedLMResults(self, phi, reml=reml, method="stand-in", n_iter=0,
-                          convergence=verdict(), free=free)
-
-
-@pytest.fixture
-def standin_fit(monkeypatch):
-    monkeypatch.setattr(MixedLM, "fit", _standin_fit, raising=False)
-
-
 @pytest.mark.parametrize("re_ix,vtype", [("cask", "vc"), (0, "re")])
-def test_profile_re_matches_statsmodels(standin_fit, re_ix, vtype):
+def test_profile_re_matches_statsmodels(re_ix, vtype):
     name, formula, kw = CASES["pastes_vc"]
     s = smf.mixedlm(formula, data(name), **kw).fit(reml=True, method="bfgs", gtol=1e-10)
     grid = dict(num_low=2, dist_low=0.5, num_high=2, dist_high=1.0)
@@ -404,8 +443,10 @@ def test_profile_re_matches_statsmodels(standin_fit, re_ix, vtype):
     close(got, expected, OPTIMUM_REL)
 
 
-def test_profile_re_second_random_effect_is_permuted_first(standin_fit):
-    """Profiling Time's variance in the slope model: the middle row is the optimum."""
+def test_profile_re_second_random_effect_is_permuted_first():
+    """Profiling Time's variance in the slope model: the middle row is the optimum.
+
+    model.fit must hold Psi_re[0, 0] of the permuted model (a sqrt parameter)."""
     r = ours("dietox_slope", True)
     prof = r.profile_re("Time", "re", num_low=2, dist_low=0.2, num_high=2, dist_high=0.2)
     close(prof[2], [r.cov_re.loc["Time", "Time"], r.llf], 1e-8)
@@ -417,19 +458,25 @@ def test_profile_re_second_random_effect_is_permuted_first(standin_fit):
         r.profile_re("Feed", "re")
 
 
-@pytest.mark.xfail(not hasattr(MixedLM, "fit"),
-                   reason="refimpl.MixedLM.fit(free=..., start_params=...) not implemented yet "
-                          "(the lead is writing refimpl/fit.py)", strict=True)
-def test_profile_re_with_real_fit():
-    name, formula, kw = CASES["pastes_vc"]
-    res = model("pastes_vc").fit(reml=True)
-    assert isinstance(res, MixedLMResults)
-    s = smf.mixedlm(formula, data(name), **kw).fit(reml=True, method="bfgs", gtol=1e-10)
-    grid = dict(num_low=2, dist_low=0.5, num_high=2, dist_high=1.0)
+@both_methods
+def test_real_fit_builds_these_results(reml):
+    """model.fit (fit.py) hands its optimum here: same numbers as at our scipy optimum."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = s.profile_re("cask", "vc", gtol=1e-10, method="bfgs", **grid)
-    close(res.profile_re("cask", "vc", **grid), expected, OPTIMUM_REL)
+        fitted = {c: model(c).fit(reml=reml) for c in SAME_POINT_CASES + ["dyestuff2"]}
+    for c in SAME_POINT_CASES:
+        r, o = fitted[c], ours(c, reml)
+        assert isinstance(r, MixedLMResults) and r.converged == r.convergence.passed is True
+        assert r.method == ("REML" if reml else "ML") and r.optimizer == "default"
+        for a, b in [(r.fe_params, o.fe_params), (r.cov_re, o.cov_re), (r.vcomp, o.vcomp),
+                     (r.llf, o.llf), (r.bse_fe, o.bse_fe), (r.bse_re, o.bse_re)]:
+            close(a, b, OPTIMUM_REL)
+    dy = fitted["dyestuff2"]
+    assert dy.convergence.boundary and dy.singular and np.isnan(dy.bse_re["Batch Var"])
+    assert "singular fit" in str(dy.summary())
+    if not reml:
+        t = lrtest(fitted["dietox_intercept"], fitted["dietox_slope"])
+        assert t.df == 2 and t.statistic > 0
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,9 @@ ships its own: ``make setup`` runs
 ``npm install --prefix .cache/mathjax mathjax@3`` and this extension copies
 ``.cache/mathjax/node_modules/mathjax/es5/`` to ``_static/mathjax/`` of the
 HTML output. ``mathjax_path`` (set in ``_config.yml``) is relative to
-``_static``, so pages load ``_static/mathjax/tex-chtml.js``.
+``_static``, so pages load ``_static/mathjax/tex-chtml.js``. It is loaded on
+every page (``set_html_assets_policy("always")``) because chapter titles in the
+navigation sidebar contain math.
 
 The source directory can be overridden with the environment variable
 ``LMM_MATHJAX_ES5``.
@@ -65,6 +67,9 @@ def _copy(app, exception):
 
 
 def setup(app):
+    # Load MathJax on every page, not only on pages whose body has math: the
+    # navigation sidebar shows chapter titles with math on every page.
+    app.set_html_assets_policy("always")
     app.connect("config-inited", _check_config)
     app.connect("builder-inited", _check_source)
     app.connect("build-finished", _copy)

@@ -1,0 +1,1 @@
+"""Timing and memory benchmarks of the reference implementation (``python -m benchmarks.core``)."""
