@@ -18,8 +18,9 @@ Richardson extrapolation (eq:richardson). D(t/2) has truncation c t^2 / 4, so
     |D(t/2) - D(t)| / 3               estimates the truncation error of D(t/2)
 
 (the reported "est. truncation error"; the extrapolated D_R is better still).
-What Richardson cannot remove is rounding: D_R carries about
-(4 * 2 + 1) / 3 = 3 times eps |f| / t. We report that as "est. rounding error".
+What Richardson cannot remove is rounding: if one value of f carries a
+rounding error of size sigma, D_R carries about 1.9 sigma / t (below). We
+report that as "est. rounding error".
 
 The step rule. Coordinate i is stepped by
 
@@ -41,16 +42,18 @@ every coordinate, so an error that cancels along the axes still shows.
 
 Measured rounding (eq:noise-estimate). The rounding error of a computed f is
 rarely eps |f|: a likelihood sums terms larger than itself. So we measure it,
-in the manner of More and Wild's ECnoise: f at 9 points x + j delta u (delta a
-hundredth of the step) varies smoothly by far less than its rounding noise,
-and the 6th differences of those values are pure noise with variance
-C(12, 6) sigma^2 = 924 sigma^2. With sigma the noise of one value of f, D_R's
-rounding error has standard deviation about 1.9 sigma / t; we report
+in the manner of More and Wild's ECnoise: f at 15 points x + j delta u (delta
+a tenth of the step, along two seeded directions) varies smoothly by far less
+than its rounding noise, and the 6th differences of those values are pure
+noise with variance C(12, 6) sigma^2 = 924 sigma^2. With sigma the noise of one value of f, D_R's
+rounding error has standard deviation sqrt(32.5) / 3 sigma / t = 1.9 sigma / t;
+we report
 
-    est. rounding error = max(6 sigma, 3 eps |f(x)|) / t
+    est. rounding error = max(10 sigma, 3 eps |f(x)|) / t
 
-(about three standard deviations; the eps term keeps a floor when the probe
-happens to see no noise).
+(about five standard deviations, because sigma is itself estimated from 18
+differences and rounding is not Gaussian; the eps term keeps a floor when the
+probe happens to see no noise).
 
 Verdict. A row passes when |analytic - numeric| <= tol * max(|analytic|,
 |numeric|), or when the error is below the estimated rounding error (a
@@ -78,9 +81,13 @@ from .tolerances import FD, FD_HESSIAN
 #: The base relative step t of the step rule (module docstring).
 REL_STEP = np.finfo(float).eps ** (1.0 / 3.0)
 
-#: Rounding error of D_R, in units of (noise of one value of f) / t: about three
+#: Rounding error of D_R, in units of (noise of one value of f) / t: about five
 #: standard deviations (module docstring, eq:noise-estimate).
-_ROUNDING_FACTOR = 6.0
+_ROUNDING_FACTOR = 10.0
+
+#: Points of the noise probe along each of two directions (eq:noise-estimate):
+#: 15 give nine 6th differences each.
+_NOISE_POINTS = 15
 
 #: Variance of a 6th difference of independent noise, in units of sigma^2: C(12, 6).
 _D6_VARIANCE = 924.0
@@ -192,13 +199,15 @@ def _richardson(fun, x, u, t, what, label):
     return (4.0 * D2 - D1) / 3.0, np.abs(D2 - D1) / 3.0
 
 
-def _noise(fun, x, u, t, what):
+def _noise(fun, x, t, seed, what):
     """sigma, the rounding noise of one value of fun near x, from 6th differences (eq:noise-estimate)."""
-    delta = t / 100.0
-    vals = np.array([_evaluate(fun, x + j * delta * u, what, f"noise probe point {j}")
-                     for j in range(9)])
-    d6 = np.diff(vals, n=6, axis=0)                         # 3 values (per component)
-    return np.sqrt(np.mean(d6 ** 2, axis=0) / _D6_VARIANCE)
+    delta = t / 10.0
+    d6 = []
+    for u in _directions(x, 2, [seed, 1]):
+        vals = np.array([_evaluate(fun, x + j * delta * u, what, f"noise probe point {j}")
+                         for j in range(_NOISE_POINTS)])
+        d6.append(np.diff(vals, n=6, axis=0))               # 9 values (per component)
+    return np.sqrt(np.mean(np.concatenate(d6) ** 2, axis=0) / _D6_VARIANCE)
 
 
 def _directions(x, directions, seed):
@@ -213,8 +222,15 @@ def _directions(x, directions, seed):
     return out
 
 
-def _verdict(what, rows, tol, notes):
-    table = pd.DataFrame(rows, columns=COLUMNS[:-2] + ["h"])
+def _verdict(what, rows, R, tol, notes):
+    """The table and verdict from rows [label, analytic, numeric, truncation, h].
+
+    R is the rounding noise of one difference of function values (sigma
+    times the factor of eq:noise-estimate); a row's rounding error is R / h.
+    """
+    table = pd.DataFrame(rows, columns=["coordinate", "analytic", "numeric",
+                                        "est. truncation error", "h"])
+    table["est. rounding error"] = max(R, np.finfo(float).tiny) / table["h"]
     a, n = table["analytic"].to_numpy(), table["numeric"].to_numpy()
     err = np.abs(a - n)
     denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), np.finfo(float).tiny)
@@ -254,24 +270,20 @@ def check_gradient(f, grad, x, *, directions=3, seed=0, tol=FD, rel_step=REL_STE
     g = _evaluate(grad, x, "grad", "x")
     if g.shape != x.shape:
         raise ValueError(f"grad(x) has shape {g.shape} but x has shape {x.shape}")
-    probe = _directions(x, 1, [seed, 1])[0]
-    sigma = float(_noise(f, x, probe, rel_step, "f"))
-    rounding = max(_ROUNDING_FACTOR * sigma, 3.0 * np.finfo(float).eps * abs(f0),
-                   np.finfo(float).tiny) / rel_step
-
     rows = []
     for i in range(len(x)):
         s = max(abs(x[i]), 1.0)
         u = np.zeros_like(x)
         u[i] = s
         num, trunc = _richardson(f, x, u, rel_step, "f", f"e_{i} * {s:.3g}")
-        rows.append([names[i], g[i], float(num) / s, np.nan, np.nan, float(trunc) / s,
-                     rounding / s, rel_step * s])
+        rows.append([names[i], g[i], float(num) / s, float(trunc) / s, rel_step * s])
     for k, u in enumerate(_directions(x, directions, seed)):
         num, trunc = _richardson(f, x, u, rel_step, "f", f"direction {k}")
-        rows.append([f"direction {k}", float(g @ u), float(num), np.nan, np.nan, float(trunc),
-                     rounding, rel_step])
-    return _verdict(what, rows, tol, [f"f(x) = {f0!r}; step h_i = {rel_step:.3g} * max(|x_i|, 1); "
+        rows.append([f"direction {k}", float(g @ u), float(num), float(trunc), rel_step])
+    # measured after the differences, so a step outside the domain is reported as such
+    sigma = float(_noise(f, x, rel_step, seed, "f"))
+    R = max(_ROUNDING_FACTOR * sigma, 3.0 * np.finfo(float).eps * abs(f0))
+    return _verdict(what, rows, R, tol, [f"f(x) = {f0!r}; step h_i = {rel_step:.3g} * max(|x_i|, 1); "
                                       f"{directions} random directions, seed {seed}"])
 
 
@@ -281,9 +293,9 @@ def check_hessian(grad, hess, x, *, directions=3, seed=0, tol=FD_HESSIAN, rel_st
 
     Differencing grad along coordinate j gives column j of the Hessian: one row
     per entry H[i, j]. Along a random direction u it gives H u: one row per
-    component. The rounding estimate uses the largest |grad_i(x)| (a computed
-    gradient's rounding error is normwise, not componentwise). The result also
-    carries the Hessian's relative asymmetry in its notes.
+    component. The rounding estimate is the largest over the components of
+    grad (a computed gradient's rounding error is normwise, not componentwise).
+    The result also carries the Hessian's relative asymmetry in its notes.
     """
     names = _names(names, np.size(x))
     x = _require_finite_point(x, names)
@@ -293,11 +305,6 @@ def check_hessian(grad, hess, x, *, directions=3, seed=0, tol=FD_HESSIAN, rel_st
     if g0.shape != (K,) or H.shape != (K, K):
         raise ValueError(f"grad(x) has shape {g0.shape} and hess(x) {H.shape}; expected "
                          f"({K},) and ({K}, {K})")
-    probe = _directions(x, 1, [seed, 1])[0]
-    sigma = float(np.max(_noise(grad, x, probe, rel_step, "grad")))
-    rounding = max(_ROUNDING_FACTOR * sigma, 3.0 * np.finfo(float).eps * np.max(np.abs(g0)),
-                   np.finfo(float).tiny) / rel_step
-
     rows = []
     for j in range(K):
         s = max(abs(x[j]), 1.0)
@@ -305,16 +312,17 @@ def check_hessian(grad, hess, x, *, directions=3, seed=0, tol=FD_HESSIAN, rel_st
         u[j] = s
         num, trunc = _richardson(grad, x, u, rel_step, "grad", f"e_{j} * {s:.3g}")
         for i in range(K):
-            rows.append([f"d{names[i]}/d{names[j]}", H[i, j], num[i] / s, np.nan, np.nan,
-                         trunc[i] / s, rounding / s, rel_step * s])
+            rows.append([f"d{names[i]}/d{names[j]}", H[i, j], num[i] / s, trunc[i] / s,
+                         rel_step * s])
     for k, u in enumerate(_directions(x, directions, seed)):
         num, trunc = _richardson(grad, x, u, rel_step, "grad", f"direction {k}")
         Hu = H @ u
         for i in range(K):
-            rows.append([f"(H u_{k})[{names[i]}]", Hu[i], num[i], np.nan, np.nan, trunc[i],
-                         rounding, rel_step])
+            rows.append([f"(H u_{k})[{names[i]}]", Hu[i], num[i], trunc[i], rel_step])
+    sigma = float(np.max(_noise(grad, x, rel_step, seed, "grad")))
+    R = max(_ROUNDING_FACTOR * sigma, 3.0 * np.finfo(float).eps * np.max(np.abs(g0)))
     asym = np.max(np.abs(H - H.T)) / max(np.max(np.abs(H)), np.finfo(float).tiny)
-    return _verdict(what, rows, tol, [f"max |H - H'| / max |H| = {asym:.3g}; step h_j = "
+    return _verdict(what, rows, R, tol, [f"max |H - H'| / max |H| = {asym:.3g}; step h_j = "
                                       f"{rel_step:.3g} * max(|x_j|, 1); {directions} random "
                                       f"directions, seed {seed}"])
 

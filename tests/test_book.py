@@ -135,3 +135,11 @@ def test_implementation_map_lists_code_locations(built_html):
     text = (built_html / "implementation.html").read_text(encoding="utf-8")
     assert "refimpl/likelihood.py:" in text
     assert "eq:profiled-reml" in text
+
+
+@pytest.mark.book
+def test_pages_with_plots_show_their_figures(built_html):
+    # A headless MPLBACKEND inherited by the kernels once made every figure vanish.
+    for page in ["gradcheck", "em", "optimizers", "boundary"]:
+        text = (built_html / f"{page}.html").read_text(encoding="utf-8")
+        assert "<img" in text, f"{page}.html lost its figure"

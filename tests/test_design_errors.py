@@ -152,9 +152,10 @@ def test_empty_data(frame):
 def test_rank_deficient_exog_names_the_dependent_columns(arrays, frame):
     y, X, groups, _, _ = arrays
     rng = np.random.default_rng(5)
-    X4 = np.column_stack([X, rng.standard_normal(N), X[:, 1] + 1.0])    # x4 = const + x2
+    # statsmodels' names for arrays: const, x1, x2, x3 (the constant is not counted)
+    X4 = np.column_stack([X, rng.standard_normal(N), X[:, 1] + 1.0])    # x3 = const + x1
     with pytest.raises(ValueError, match=r"rank deficient \(rank 3 < 4 columns\).*"
-                                         r"\['const', 'x2', 'x4'\]"):
+                                         r"\['const', 'x1', 'x3'\]"):
         MixedLM(y, X4, groups)
     frame["w"] = 2.0 * frame["x"] - frame["z"]
     with pytest.raises(ValueError, match=r"rank deficient.*\['x', 'z', 'w'\]. Drop one of them"):

@@ -66,7 +66,7 @@ def cmd_list(args) -> int:
 
 def cmd_run(args) -> int:
     from .report import Progress, terminal, write_html, write_json
-    from .suite import run
+    from .suite import cost_hint_from, run
 
     cases = select(args.cases)
     specs = _engine_specs(args, DEFAULT_ENGINES)
@@ -74,9 +74,10 @@ def cmd_run(args) -> int:
     if args.gate is not None:
         gated = [] if args.gate == ["none"] else list(args.gate)
     progress = None if args.quiet else Progress(len(cases) * len(specs))
-    out = run(cases, specs, gated=gated, jobs=args.jobs, timeout=args.timeout,
-              store_path=Path(args.reference), progress=progress, audit=not args.no_audit)
     outdir = Path(args.out)
+    out = run(cases, specs, gated=gated, jobs=args.jobs, timeout=args.timeout,
+              store_path=Path(args.reference), progress=progress, audit=not args.no_audit,
+              cost_hint=cost_hint_from(outdir / "validation.json"))
     j = write_json(out, outdir / "validation.json")
     written = [str(j)]
     if not args.no_html:
@@ -88,7 +89,7 @@ def cmd_run(args) -> int:
 
 def cmd_audit(args) -> int:
     from .audit import Auditor
-    from .runner import run_tasks
+    from .runner import engine_label, run_tasks
 
     cases = select(args.cases)
     specs = _engine_specs(args, ["statsmodels", "lme4", "refimpl_default"])
@@ -102,7 +103,8 @@ def cmd_audit(args) -> int:
     print(f"{'engine':<18}{'case':<34}{'reported llf':>20}{'llf at point':>20}"
           f"{'scaled grad':>13}  stationary")
     for c in cases:
-        rows = [r for r in results if r.case == c.name]
+        rows = sorted((r for r in results if r.case == c.name),
+                      key=lambda r: [engine_label(e) for e in specs].index(r.engine))
         if store is not None and store.result(c.name) is not None:
             ref = store.result(c.name)
             ref.engine = "reference"

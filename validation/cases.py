@@ -284,7 +284,7 @@ _MODELS: list[dict[str, Any]] = [
     dict(name="dyestuff", dataset="Dyestuff",
          spec=dict(formula="Yield ~ 1", groups="Batch"),
          description="Dyestuff yield: one-way random effects by batch."),
-    dict(name="dyestuff2", dataset="Dyestuff2", boundary=True, well_conditioned=False,
+    dict(name="dyestuff2", dataset="Dyestuff2", boundary=True,
          spec=dict(formula="Yield ~ 1", groups="Batch"),
          description="Simulated dyestuff: the batch variance estimate is 0 (boundary)."),
     dict(name="pastes", dataset="Pastes",

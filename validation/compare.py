@@ -15,10 +15,11 @@ engine reporting 1e-9 for a true 0 scores 9).
 
 Grading, with the tiers of ``refimpl/tolerances.py`` (nowhere else):
 
-* parameters (fe, bse, cov_re, vcomp, scale): LRE >= PARAM_LRE_MIN, gated
-  only where the case is well conditioned (``Case.well_conditioned``);
-  elsewhere informative.  ``bse_fe`` is gated only for engines declaring the
-  reference's definition (:data:`BSE_REFERENCE_DEFINITION`);
+* parameters (fe, bse, cov_re, vcomp, scale): LRE >= PARAM_LRE_MIN.  They
+  count toward a row's verdict only where the case is well conditioned
+  (``Case.well_conditioned``); elsewhere they are shown only.  ``bse_fe``
+  counts only for engines declaring the reference's definition
+  (:data:`BSE_REFERENCE_DEFINITION`);
 * ``llf``: |engine llf - reference llf| <= LLF_VS_LME4 (absolute, two-sided:
   an llf *above* the optimum is as wrong as one below -- e.g. a wrong REML
   constant -- and the audit says which it is);
@@ -39,6 +40,8 @@ asked to grade, not third-party defaults it cannot change.  A gated engine's
 row also fails when the engine failed (raised, timed out, NaN), when a
 reported name does not match the reference's, or when the case has no current
 reference (missing or stale).  ``unavailable`` rows are shown, never gated.
+Informative rows get the same verdict a gated row would get (``ok``/``off``
+in the table), it just does not reach the exit status.
 """
 
 from __future__ import annotations
@@ -92,44 +95,48 @@ class Comparison:
     lre: float | None = None
     tolerance: str = ""  # the tier's name, e.g. "PARAM_LRE_MIN=5"
     passed: bool | None = None
-    gated: bool = False
+    gated: bool = False  # counts AND the engine is gated: can fail the run
     note: str = ""
+    counts: bool = True  # part of the row's verdict (False: shown only)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _param(engine, case, kind, q, x, c, gated) -> Comparison:
+def _param(engine, case, kind, q, x, c, counts) -> Comparison:
     abs_err = abs(x - c)
     rel = abs_err / abs(c) if c != 0 else None
     score = lre(x, c)
     return Comparison(engine, case, kind, q, x, c, abs_err, rel, score,
                       f"LRE>=PARAM_LRE_MIN={PARAM_LRE_MIN:g}",
-                      passed=score >= PARAM_LRE_MIN, gated=gated,
+                      passed=score >= PARAM_LRE_MIN, counts=counts,
                       note="" if c != 0 else "zero reference: LRE from absolute error")
 
 
-def _names(engine, case, kind, got: set, want: set, gated) -> list[Comparison]:
+def _names(engine, case, kind, got: set, want: set) -> list[Comparison]:
     if got == want:
         return []
-    return [Comparison(engine, case, "names", kind, passed=False, gated=gated,
+    return [Comparison(engine, case, "names", kind, passed=False,
                        note=f"{kind} names differ from the reference: missing "
                             f"{sorted(want - got)}, unexpected {sorted(got - want)} "
                             "(use statsmodels' names, see CONTRACT.md)")]
 
 
-def compare_to_reference(case: Case, r: EngineResult, ref: EngineResult,
-                         gated: bool) -> list[Comparison]:
-    """All quantity comparisons of an ``ok`` result against the reference."""
+def compare_to_reference(case: Case, r: EngineResult,
+                         ref: EngineResult) -> list[Comparison]:
+    """All quantity comparisons of an ``ok`` result against the reference.
+
+    ``gated`` is left False here; :func:`grade_row` sets it for gated engines.
+    """
     e, c = r.engine, case.name
-    pg = gated and case.well_conditioned
+    pg = case.well_conditioned
     out: list[Comparison] = []
-    out += _names(e, c, "fe_params", set(r.fe_params), set(ref.fe_params), gated)
+    out += _names(e, c, "fe_params", set(r.fe_params), set(ref.fe_params))
     for k, v in ref.fe_params.items():
         if k in r.fe_params:
             out.append(_param(e, c, "fe", f"fe[{k}]", r.fe_params[k], v, pg))
     if r.bse_fe is None:
-        out.append(Comparison(e, c, "bse", "bse_fe", note="not reported", gated=False))
+        out.append(Comparison(e, c, "bse", "bse_fe", note="not reported", counts=False))
     else:
         same_def = r.extra.get("bse_fe_definition") == BSE_REFERENCE_DEFINITION
         for k, v in (ref.bse_fe or {}).items():
@@ -139,14 +146,14 @@ def compare_to_reference(case: Case, r: EngineResult, ref: EngineResult,
                     x.note = ("informative: the engine does not declare "
                               f"bse_fe_definition={BSE_REFERENCE_DEFINITION!r}")
                 out.append(x)
-    out += _names(e, c, "cov_re", set(r.cov_re), set(ref.cov_re), gated)
+    out += _names(e, c, "cov_re", set(r.cov_re), set(ref.cov_re))
     names = list(ref.cov_re)
     for i, a in enumerate(names):
         for b in names[: i + 1]:
             if a in r.cov_re and b in r.cov_re.get(a, {}):
                 out.append(_param(e, c, "cov_re", f"cov_re[{a},{b}]",
                                   r.cov_re[a][b], ref.cov_re[a][b], pg))
-    out += _names(e, c, "vcomp", set(r.vcomp), set(ref.vcomp), gated)
+    out += _names(e, c, "vcomp", set(r.vcomp), set(ref.vcomp))
     for k, v in ref.vcomp.items():
         if k in r.vcomp:
             out.append(_param(e, c, "vcomp", f"vcomp[{k}]", r.vcomp[k], v, pg))
@@ -162,12 +169,11 @@ def compare_to_reference(case: Case, r: EngineResult, ref: EngineResult,
         note = f"llf below the reference by {-d:.3g}: stopped short of the optimum?"
     out.append(Comparison(e, c, "llf", "llf", r.llf, ref.llf, abs(d), abs(d) / abs(ref.llf),
                           lre(r.llf, ref.llf), f"|dllf|<=LLF_VS_LME4={LLF_VS_LME4:g}",
-                          passed=abs(d) <= LLF_VS_LME4, gated=gated, note=note))
+                          passed=abs(d) <= LLF_VS_LME4, note=note))
     return out
 
 
-def compare_audit(case: Case, r: EngineResult, a: AuditOutcome,
-                  gated: bool) -> list[Comparison]:
+def compare_audit(case: Case, r: EngineResult, a: AuditOutcome) -> list[Comparison]:
     """The audit's two checks: reported llf at the reported point; stationarity."""
     if not a.available:
         return []
@@ -179,13 +185,13 @@ def compare_audit(case: Case, r: EngineResult, a: AuditOutcome,
         out.append(Comparison(e, c, "llf_at_point", "llf vs refimpl llf at this point",
                               r.llf, a.llf, d, d / max(abs(a.llf), 1e-300),
                               lre(r.llf, a.llf), f"rel<=SAME_POINT={SAME_POINT:g}",
-                              passed=d <= tol, gated=gated,
+                              passed=d <= tol,
                               note="" if d <= tol else
                               "the reported llf is not the llf at the reported estimates"))
     if a.stationary is not None:
         out.append(Comparison(e, c, "stationary", "stationary (refimpl analytic score)",
                               a.scaled_gradient, 0.0, passed=bool(a.stationary),
-                              gated=gated, tolerance="refimpl.audit verdict",
+                              tolerance="refimpl.audit verdict",
                               note=a.message))
     return out
 
@@ -224,26 +230,28 @@ def grade_row(case: Case, r: EngineResult, ref: EngineResult | None,
                           None, None, r.time_s, [r.error or ""], None, 0), comps
     if r.status != "ok":
         comps.append(Comparison(r.engine, case.name, "status", "status", passed=False,
-                                gated=gated, note=r.error or r.status))
+                                note=r.error or r.status))
     elif ref is None or ref_problem:
         comps.append(Comparison(r.engine, case.name, "reference", "reference",
-                                passed=False, gated=gated, note=ref_problem or "no reference"))
+                                passed=False, note=ref_problem or "no reference"))
     else:
-        comps += compare_to_reference(case, r, ref, gated)
+        comps += compare_to_reference(case, r, ref)
     if audit is not None and r.status == "ok":
-        comps += compare_audit(case, r, audit, gated)
+        comps += compare_audit(case, r, audit)
+    for x in comps:
+        x.gated = gated and x.counts
 
-    params = [x for x in comps if x.kind in PARAM_KINDS and x.lre is not None]
+    params = [x for x in comps if x.kind in PARAM_KINDS and x.lre is not None
+              and (x.counts or x.kind != "bse")]
     worst = min(params, key=lambda x: x.lre) if params else None
     dllf = next((x.value - x.reference for x in comps if x.kind == "llf"), None)
     failed = [x for x in comps if x.passed is False]
-    failed.sort(key=lambda x: (x.kind in PARAM_KINDS, not x.gated))  # llf, audit first
-    gated_failed = [x for x in failed if x.gated]
+    failed.sort(key=lambda x: (x.kind in PARAM_KINDS, not x.counts))  # llf, audit first
     for x in failed:
-        tag = "" if x.gated else " [informative]"
+        tag = "" if x.counts else " [shown only]"
         detail = f"LRE {x.lre:.1f}" if x.lre is not None and x.kind in PARAM_KINDS else x.note
         reasons.append(f"{x.quantity}: {detail}{tag}")
-    passed = not gated_failed if gated else not failed
+    passed = not any(x.counts for x in failed)
     return RowVerdict(
         r.engine, case.name, r.status, gated, passed,
         worst.lre if worst else None, worst.quantity if worst else None, dllf,

@@ -6,8 +6,8 @@ a network).  Plots are drawn with matplotlib's Agg backend:
 * an LRE heat map -- rows are cases, columns are (engine, quantity kind); each
   cell is the smallest LRE over that kind's quantities (fe, bse, cov_re,
   vcomp, scale, llf) against the reference store;
-* llf differences -- engine llf minus reference llf per case and engine, on a
-  symmetric-log axis, with the LLF_VS_LME4 band shaded.
+* llf differences -- engine llf minus reference llf per case and engine (one
+  marker each), on a symmetric-log axis, with the LLF_VS_LME4 band shaded.
 """
 
 from __future__ import annotations
@@ -73,8 +73,7 @@ def heatmap_png(out: RunOutcome) -> str | None:
             for k, kind in enumerate(KINDS):
                 M[i, j * len(KINDS) + k] = t.get((e, c, kind), np.nan)
     fig, ax = plt.subplots(figsize=(max(8, 0.33 * M.shape[1] + 3), 0.3 * len(cases) + 2.5))
-    cmap = matplotlib.colormaps["RdYlGn"].copy()
-    cmap.set_bad("#eeeeee")
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#eeeeee")
     im = ax.imshow(np.ma.masked_invalid(M), cmap=cmap, vmin=0, vmax=LRE_CAP, aspect="auto")
     for i in range(M.shape[0]):
         for j in range(M.shape[1]):
@@ -108,21 +107,25 @@ def llf_png(out: RunOutcome) -> str | None:
         return None
     engines = [e for e in out.engines if any(k[0] == e for k in d)]
     cases = [c.name for c in out.cases if any(k[1] == c.name for k in d)]
-    h = 0.8 / max(len(engines), 1)
-    fig, ax = plt.subplots(figsize=(9, 0.35 * len(cases) * max(1, len(engines) / 3) + 2))
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(cases) + 2))
     colors = matplotlib.colormaps["tab10"]
+    markers = "os^vD<>pXh"
+    dy = 0.7 / max(len(engines), 1)
+    for i in range(0, len(cases), 2):
+        ax.axhspan(i - 0.5, i + 0.5, color="#f4f4f4", zorder=0)
     for j, e in enumerate(engines):
-        ys = [i + (j - (len(engines) - 1) / 2) * h for i in range(len(cases))]
+        ys = [i + (j - (len(engines) - 1) / 2) * dy for i in range(len(cases))]
         xs = [d.get((e, c), np.nan) for c in cases]
-        ax.barh(ys, xs, height=h, color=colors(j % 10), label=e)
-    ax.axvspan(-LLF_VS_LME4, LLF_VS_LME4, color="green", alpha=0.15,
+        ax.scatter(xs, ys, s=22, marker=markers[j % len(markers)], color=colors(j % 10),
+                   label=e, zorder=3)
+    ax.axvspan(-LLF_VS_LME4, LLF_VS_LME4, color="green", alpha=0.15, zorder=1,
                label=f"|dllf| <= {LLF_VS_LME4:g}")
-    ax.set_xscale("symlog", linthresh=1e-9)
+    ax.set_xscale("symlog", linthresh=1e-10)
     ax.set_yticks(range(len(cases)), cases, fontsize=7)
-    ax.invert_yaxis()
+    ax.set_ylim(len(cases) - 0.5, -0.5)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("engine llf - reference llf (symlog; left = worse optimum)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_xlabel("engine llf - reference llf (symlog, linear below 1e-10; left = worse)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title("Log-likelihood differences from the reference")
     s = _png(fig)
     plt.close(fig)
@@ -165,6 +168,8 @@ def render(out: RunOutcome) -> str:
                 f" &mdash; {e(str(out.reference_info.get('missing')))}") + ".</p>"]
     if not out.meta.get("audit_available"):
         parts.append(f"<p><b>Audit unavailable:</b> {e(out.meta.get('audit_note', ''))}</p>")
+    elif out.meta.get("reference_audit"):
+        parts.append(f"<p>Reference audit: {e(out.meta['reference_audit'])}.</p>")
 
     grid = {(v.engine, v.case): v for v in out.rows}
     parts.append("<h2>Summary</h2><p><small>Cell: smallest parameter LRE "

@@ -85,8 +85,10 @@ def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
         w(f"reference: {out.reference_info.get('missing')}\n")
     if not out.meta.get("audit_available"):
         w(f"audit: unavailable ({out.meta.get('audit_note')})\n")
+    elif out.meta.get("reference_audit"):
+        w(f"reference audit: {out.meta['reference_audit']}\n")
     w("cell = smallest parameter LRE (digits agreeing with the reference) + verdict; "
-      "PASS/FAIL gated, ok/off informative\n\n")
+      "PASS/FAIL gated, ok/off informative (same checks, cannot fail the run)\n\n")
 
     grid = {(v.engine, v.case): v for v in out.rows}
     heads = [short(e) for e in out.engines]
@@ -121,10 +123,11 @@ def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
                                           f"NOT stationary (scaled gradient "
                                           f"{v.scaled_gradient:.3g})"))
             w(f"  [{tag}] {v.engine} {v.case}: {'; '.join(extra)}\n")
-            for reason in v.reasons[:6]:
+            keep = 6 if v.gated else 2
+            for reason in v.reasons[:keep]:
                 w(f"      - {reason}\n")
-            if len(v.reasons) > 6:
-                w(f"      - ... {len(v.reasons) - 6} more in the JSON report\n")
+            if len(v.reasons) > keep:
+                w(f"      - ... {len(v.reasons) - keep} more in the JSON/HTML report\n")
         unav = sorted({(v.engine, v.reasons[0] if v.reasons else "")
                        for v in out.rows if v.status == "unavailable"})
         if unav:

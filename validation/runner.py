@@ -99,11 +99,22 @@ def _worker_main(conn: Connection) -> None:
         conn.send(res.to_json())
 
 
+#: One BLAS thread per worker: the workers already use every core, and the
+#: matrices are small (the user's own setting wins if given).
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 class _Worker:
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        self.proc.start()
+        added = [v for v in _THREAD_VARS if v not in os.environ]
+        os.environ.update({v: "1" for v in added})
+        try:
+            self.proc.start()  # the spawned child copies the environment now
+        finally:
+            for v in added:
+                os.environ.pop(v, None)
         child.close()
         self.task: tuple[str, str] | None = None
         self.deadline = 0.0

@@ -29,13 +29,26 @@ from .compare import Comparison, RowVerdict, grade_row
 from .record import EngineResult
 from .runner import engine_label, run_tasks
 
-__all__ = ["RunOutcome", "run", "default_gated"]
+__all__ = ["RunOutcome", "run", "default_gated", "cost_hint_from"]
 
 
 def default_gated(engine_specs: list[str]) -> list[str]:
     """refimpl engines and plug-ins are gated by default; the rest informative."""
     return [engine_label(e) for e in engine_specs
             if e.startswith("refimpl_") or ":" in e]
+
+
+def cost_hint_from(report_json) -> dict[tuple[str, str], float]:
+    """(engine, case) -> fit seconds from an earlier ``validation.json`` ({} if none)."""
+    import json
+    from pathlib import Path
+
+    try:
+        doc = json.loads(Path(report_json).read_text(encoding="utf-8"))
+        return {(r["engine"], r["case"]): float(r.get("time_s") or 0.0)
+                for r in doc.get("results", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 @dataclasses.dataclass
@@ -83,15 +96,24 @@ def _versions() -> dict[str, str]:
 
 def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = None,
         jobs: int = 2, timeout: float = 120.0, store_path=references.STORE,
-        progress=None, audit: bool = True) -> RunOutcome:
-    """Fit every case with every engine, audit, compare with the store, grade."""
+        progress=None, audit: bool = True,
+        cost_hint: dict[tuple[str, str], float] | None = None) -> RunOutcome:
+    """Fit every case with every engine, audit, compare with the store, grade.
+
+    ``cost_hint`` ((engine label, case) -> seconds, e.g. the times of the last
+    run) orders the fits longest first, so the workers finish together.
+    """
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     gated = default_gated(engine_specs) if gated is None else gated
     labels = [engine_label(e) for e in engine_specs]
 
     tasks = [(e, c.name) for c in cases for e in engine_specs]
-    results = run_tasks(tasks, jobs=jobs, timeout=timeout, progress=progress)
+    if cost_hint:
+        queue = sorted(tasks, key=lambda t: -cost_hint.get((engine_label(t[0]), t[1]), 1.0))
+    else:
+        queue = tasks
+    results = run_tasks(queue, jobs=jobs, timeout=timeout, progress=progress)
     order = {(engine_label(e), c): i for i, (e, c) in enumerate(tasks)}
     results.sort(key=lambda r: order.get((r.engine, r.case), len(order)))
     fit_wall = time.perf_counter() - t0
@@ -158,12 +180,19 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     else:
         code = 0
         summary = f"PASS: {len(gated_rows)} gated rows, {n_checks} gated checks"
+    ref_audits = [a for a in audits if a["engine"] == "reference" and a["available"]]
+    ref_audit_summary = (
+        f"{sum(1 for a in ref_audits if a['stationary'])} of {len(ref_audits)} reference "
+        "points stationary under refimpl's analytic score"
+        + "".join(f"; NOT {a['case']} ({a['message']})" for a in ref_audits
+                  if not a["stationary"])) if ref_audits else ""
     meta = {
         "started_utc": started, "duration_s": time.perf_counter() - t0,
         "fit_wall_s": fit_wall, "argv": sys.argv, "jobs": jobs, "timeout_s": timeout,
         "engines": labels, "engine_specs": engine_specs, "gated_engines": gated,
         "cases": [c.name for c in cases], "versions": _versions(),
         "audit_available": bool(auditor and auditor.available),
+        "reference_audit": ref_audit_summary,
         "audit_note": "" if auditor is None or auditor.available else
         (auditor._reason or ""),
     }
