@@ -32,6 +32,20 @@ class ConvergenceWarning(UserWarning):
     """The fit did not pass the convergence verdict, or ended on the boundary."""
 
 
+def canonical_phi(phi, k_re):
+    """The same Psi with a nonnegative diagonal of L and nonnegative s_vc.
+
+    Psi = L L' does not change when a column of L changes sign, nor psi = s^2
+    when s does; optimizers may end on either sign. We report the one with
+    nonnegative signs (the Cholesky convention, and lme4's), so fits compare in phi.
+    """
+    from .parameters import pack_sqrt, unpack_sqrt
+
+    L, s_vc = unpack_sqrt(phi, k_re)
+    signs = np.where(np.diag(L) < 0, -1.0, 1.0) if k_re else np.ones(0)
+    return pack_sqrt(L * signs[None, :], np.abs(s_vc))
+
+
 def _start_phi(model, start_params):
     K = model.layout.n_params
     if start_params is None:
@@ -121,6 +135,7 @@ def fit(model, reml=True, method=None, start_params=None, free=None, niter_em=5,
         if not verdict(model, phi, reml, free_mask).passed:
             run("newton", fit_newton, maxiter=50, gtol=1e-13)
 
+    phi = canonical_phi(phi, model.k_re)
     conv = verdict(model, phi, reml, free_mask, stopped_reason=stopped)
     if not conv.passed:
         warnings.warn(f"MixedLM fit ({method}): {conv.reason}", ConvergenceWarning, stacklevel=3)

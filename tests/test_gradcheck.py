@@ -137,14 +137,17 @@ def test_refuses_functions_that_are_not_finite_near_x():
 
 
 def test_at_an_optimum_rows_below_the_rounding_floor_are_checked_absolutely():
-    # f has its minimum at x = 1 (gradient exactly 0 there): relative errors
-    # are meaningless, the verdict must still be PASSED, and say why.
-    fq = lambda x: 1e3 * np.sum((x - 1.0) ** 2) + 1e6                  # noqa: E731
-    res = check_gradient(fq, lambda x: 2e3 * (x - 1.0), np.ones(3))
+    # f has its minimum at c and a large constant; 1e-9 from c the gradient
+    # (2e-6) is far below what differences of values near 1e6 can resolve:
+    # relative errors are meaningless, the verdict must still be PASSED, and say why.
+    c = np.array([1 / 3, 2 / 3, 0.1])
+    fq = lambda x: 1e3 * np.sum((x - c) ** 2) + 1e6                    # noqa: E731
+    res = check_gradient(fq, lambda x: 2e3 * (x - c), c + 1e-9)
     assert res.passed and res.n_below_noise == len(res.table)
+    assert (res.table["rel err"] > FD).all()          # a relative check alone would fail
     assert "below the rounding floor" in str(res)
     # ... but a gradient that is wrong by more than the noise still fails there
-    res = check_gradient(fq, lambda x: 2e3 * (x - 1.0) + 1e-3, np.ones(3))
+    res = check_gradient(fq, lambda x: 2e3 * (x - c) + 1e-3, c + 1e-9)
     assert not res.passed
 
 

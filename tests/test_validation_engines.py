@@ -67,17 +67,20 @@ def test_failed_timeout_and_nan_rows_and_the_run_goes_on():
     tasks = [("validation.examples:raises", "dyestuff/ml"),
              ("slow=validation.examples:hangs", "dyestuff/ml"),
              ("validation.examples:returns_nan", "dyestuff/ml"),
+             ("validation.examples:crashes", "dyestuff/ml"),
              ("validation.examples:reference_values", "dyestuff/ml"),
              ("validation.examples:reference_values", "dyestuff/reml")]
     rows = run_tasks(tasks, jobs=2, timeout=4.0)
     by = {(r.engine, r.case): r for r in rows}
-    assert len(rows) == 5
+    assert len(rows) == 6
     r = by[("validation.examples:raises", "dyestuff/ml")]
     assert r.status == "failed" and "ValueError: this adapter always fails" in r.error
     r = by[("slow", "dyestuff/ml")]
     assert r.status == "failed" and "timeout" in r.error
     r = by[("validation.examples:returns_nan", "dyestuff/ml")]
     assert r.status == "failed" and "llf" in r.error
+    r = by[("validation.examples:crashes", "dyestuff/ml")]
+    assert r.status == "failed" and "worker process died" in r.error
     assert by[("validation.examples:reference_values", "dyestuff/ml")].status == "ok"
     assert by[("validation.examples:reference_values", "dyestuff/reml")].status == "ok"
 

@@ -26,7 +26,8 @@ neither R nor refimpl's fitter)
     on the likelihood surface is wrong.
 
 Failing adapters (the run must survive them)
-    :func:`raises`, :func:`hangs`, :func:`returns_nan`, :func:`lme4_names`.
+    :func:`raises`, :func:`hangs`, :func:`crashes`, :func:`returns_nan`,
+    :func:`lme4_names`.
 """
 
 from __future__ import annotations
@@ -149,6 +150,13 @@ def raises(case: Case) -> dict:
 def hangs(case: Case) -> dict:
     while True:  # stopped by the per-fit timeout
         time.sleep(0.1)
+
+
+def crashes(case: Case) -> dict:
+    """Kills its own process, as a segfaulting extension would."""
+    import os
+
+    os._exit(3)
 
 
 def returns_nan(case: Case) -> dict:

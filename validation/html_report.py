@@ -5,7 +5,8 @@ a network).  Plots are drawn with matplotlib's Agg backend:
 
 * an LRE heat map -- rows are cases, columns are (engine, quantity kind); each
   cell is the smallest LRE over that kind's quantities (fe, bse, cov_re,
-  vcomp, scale, llf) against the reference store;
+  vcomp, scale, llf) against the reference store, written rounded down (the
+  number of correct digits, so a 4 is below the gate of 5);
 * llf differences -- engine llf minus reference llf per case and engine (one
   marker each), on a symmetric-log axis, with the LLF_VS_LME4 band shaded.
 """
@@ -78,7 +79,7 @@ def heatmap_png(out: RunOutcome) -> str | None:
     for i in range(M.shape[0]):
         for j in range(M.shape[1]):
             if not math.isnan(M[i, j]):
-                ax.text(j, i, f"{M[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                ax.text(j, i, f"{math.floor(M[i, j]):d}", ha="center", va="center", fontsize=6,
                         color="black" if 3 < M[i, j] < 13 else "white")
     ax.set_yticks(range(len(cases)), cases, fontsize=7)
     ax.set_xticks(range(M.shape[1]), [k for _ in engines for k in KINDS],

@@ -57,10 +57,11 @@ def fit_safely(engine_spec: str, case_name: str) -> EngineResult:
         from .engines import get_engine
 
         engine = get_engine(engine_spec)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = engine.fit(case)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         res = from_any(out, label, case_name)
+        res.extra.setdefault("cpu_s", cpu)  # load-independent cost of the whole call
     except Exception as exc:  # noqa: BLE001 -- every failure becomes a row
         if type(exc).__name__ in ("RUnavailable", "RefimplUnavailable"):
             return EngineResult.unavailable(label, case_name, str(exc))
