@@ -119,7 +119,7 @@ def fit(model, reml=True, method=None, start_params=None, free=None, niter_em=5,
         n_iter, stopped = it, "maxiter reached" if it >= (maxiter or 1000) else None
         history.extend(("em", i, llf) for i, llf in hist)
     elif method == "steepest":
-        run("steepest", fit_steepest, maxiter=maxiter or 20000, gtol=gtol or 1e-10)
+        run("steepest", fit_steepest, maxiter=maxiter or 2000, gtol=gtol or 1e-10)
     elif method == "bfgs":
         run("bfgs", fit_bfgs, maxiter=maxiter or 500, gtol=gtol or 1e-9)
     elif method == "newton":

@@ -9,8 +9,8 @@ Central differences (eq:central-difference). Along a direction u,
 
     D(t) = ( f(x + t u) - f(x - t u) ) / (2 t)  =  g'u + c t^2 + O(t^4),
 
-and the error has two parts: truncation, c t^2 with c = (u'grad)^3 f / 6, and
-rounding, about eps |f| / t from the two evaluations of f.
+and the error has two parts: truncation, c t^2 with c the third derivative of f
+along u over 6, and rounding, about eps |f| / t from the two values of f.
 
 Richardson extrapolation (eq:richardson). D(t/2) has truncation c t^2 / 4, so
 
@@ -32,24 +32,26 @@ of its own coordinate (f varies on the scale |x_i|) that is eps^(1/3) |x_i|,
 and max(., 1) keeps the step from vanishing at x_i = 0. The step is small on
 purpose: a parameter near the edge of its domain (a profile covariance with an
 eigenvalue of 1e-4) must not be stepped outside it. With Richardson the t^2
-truncation is gone, so the rule leaves a little accuracy on the table
-(rounding, not truncation, dominates); pass ``rel_step`` to change it.
+truncation is gone, so this rule leaves accuracy on the table (rounding, not
+truncation, dominates; a step near eps^(1/5) would balance the O(t^4)
+remainder instead); pass ``rel_step`` to change it.
 
 Random directions. Besides every coordinate, we difference along seeded random
 directions u = D v (v a unit normal vector, D = diag(max(|x_i|, 1)), the same
 scaling as the coordinate steps) and compare with g'u: one number that mixes
-every coordinate, so an error that cancels along the axes still shows.
+every coordinate. It is what JAX's ``check_grads`` relies on (cheap when there
+are many coordinates); here it is a second, independent witness.
 
 Measured rounding (eq:noise-estimate). The rounding error of a computed f is
 rarely eps |f|: a likelihood sums terms larger than itself. So we measure it,
 in the manner of More and Wild's ECnoise: f at 15 points x + j delta u (delta
 a tenth of the step, along two seeded directions) varies smoothly by far less
 than its rounding noise, and the 6th differences of those values are pure
-noise with variance C(12, 6) sigma^2 = 924 sigma^2. With sigma the noise of one value of f, D_R's
-rounding error has standard deviation sqrt(32.5) / 3 sigma / t = 1.9 sigma / t;
-we report
+noise with variance C(12, 6) sigma^2 = 924 sigma^2. With sigma the noise of
+one value of f, D_R's rounding error has standard deviation
+sqrt(32.5) / 3 * sigma / t = 1.9 sigma / t; for a row with step h we report
 
-    est. rounding error = max(10 sigma, 3 eps |f(x)|) / t
+    est. rounding error = max(10 sigma, 3 eps |f(x)|) / h
 
 (about five standard deviations, because sigma is itself estimated from 18
 differences and rounding is not Gaussian; the eps term keeps a floor when the
@@ -200,7 +202,10 @@ def _richardson(fun, x, u, t, what, label):
 
 
 def _noise(fun, x, t, seed, what):
-    """sigma, the rounding noise of one value of fun near x, from 6th differences (eq:noise-estimate)."""
+    """sigma, the rounding noise of one value of fun near x (eq:noise-estimate).
+
+    Per component for a vector fun. Two seeded directions, 15 points each.
+    """
     delta = t / 10.0
     d6 = []
     for u in _directions(x, 2, [seed, 1]):

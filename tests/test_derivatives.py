@@ -30,7 +30,7 @@ from refimpl import dense, likelihood, score, simulate
 from refimpl.gradcheck import check_gradient, check_hessian
 from refimpl.hessian import hessian_beta_theta
 from refimpl.model import MixedLM
-from refimpl.parameters import (MixedLMParams, jacobian_sqrt_to_profile, pack_profile, pack_sqrt,
+from refimpl.parameters import (MixedLMParams, jacobian_sqrt_to_profile, pack_profile,
                                 profile_to_sqrt, sqrt_to_profile, unpack_profile)
 from refimpl.tolerances import FD, FD_HESSIAN, IDENTITY
 

@@ -188,8 +188,8 @@ BAD = "validation.examples:wrong_reml_constant"
 
 
 def test_default_gating():
-    assert default_gated(["statsmodels", "lme4", "refimpl_em", "x=pkg.mod:f"]) == \
-        ["refimpl_em", "x"]
+    assert default_gated(["statsmodels", "lme4", "refimpl_em", "refimpl_default", "x=pkg.mod:f"]) == \
+        ["refimpl_default", "x"]
 
 
 @pytest.mark.parametrize("engines,gate,code", [
