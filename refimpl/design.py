@@ -202,7 +202,7 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
             for lab in labels:
                 m = per_group.get(lab)
                 if m is None:
-                    raise ValueError(f"exog_vc[{name!r}] has no matrix for group {lab!r}; give one "
+                    raise ValueError(f"exog_vc[{name!r}] has no matrix for group {lab}; give one "
                                      "(with zero columns if the component is absent there)")
                 cols.append([str(c) for c in m.columns] if isinstance(m, pd.DataFrame)
                             else [str(j) for j in range(np.shape(m)[1] if np.ndim(m) == 2 else 1)])
@@ -214,7 +214,7 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
 
     # missing values
     rows_bad = ~np.isfinite(y) | ~np.isfinite(X).all(1) | ~np.isfinite(Zre).all(1)
-    Zvc = _place_vc(vc_blocks, group_index, len(labels), n, vc_names)
+    Zvc = _place_vc(vc_blocks, group_index, len(labels), n, vc_names, labels)
     rows_bad |= ~np.isfinite(Zvc).all(1)
     n_dropped = 0
     if rows_bad.any():
@@ -241,7 +241,7 @@ def _vc_sizes(vc_blocks):
     return tuple(max((m.shape[1] for m in mats), default=0) for mats in vc_blocks)
 
 
-def _place_vc(vc_blocks, group_index, n_groups, n, vc_names):
+def _place_vc(vc_blocks, group_index, n_groups, n, vc_names, labels=None):
     """Row-wise padded variance-component columns (eq:vc-padding)."""
     sizes = _vc_sizes(vc_blocks)
     Zvc = np.zeros((n, sum(sizes)))
@@ -254,7 +254,8 @@ def _place_vc(vc_blocks, group_index, n_groups, n, vc_names):
     for j, mats in enumerate(vc_blocks):
         for g, m in enumerate(mats):
             if m.shape[0] != len(rows_of[g]):
-                raise ValueError(f"variance component {vc_names[j]!r}: the matrix for group {g} has "
+                raise ValueError(f"variance component {vc_names[j]!r}: the matrix for group "
+                                 f"{labels[g] if labels is not None else g} has "
                                  f"{m.shape[0]} rows but the group has {len(rows_of[g])}")
             Zvc[rows_of[g], start:start + m.shape[1]] = m
         start += sizes[j]
@@ -318,6 +319,9 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
         if pd.api.types.is_numeric_dtype(data[c]):
             inf_rows |= np.isinf(data[c].to_numpy(dtype=float))
     bad = na_rows | inf_rows
+    if missing == "drop":
+        # statsmodels drops rows whose group label is missing too
+        bad |= pd.isna(pd.Series(groups, dtype=object)).to_numpy()
     n_dropped = 0
     if bad.any():
         if missing == "none":
@@ -369,7 +373,7 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
             vc_names.append(name)
             vc_blocks.append(mats)
             vc_colnames.append(cols)
-    Zvc = _place_vc(vc_blocks, group_index, len(labels), n, vc_names)
+    Zvc = _place_vc(vc_blocks, group_index, len(labels), n, vc_names, labels)
     for name, arr in (("endog", y), ("exog", X), ("exog_re", Zre), ("exog_vc", Zvc)):
         _check_finite(name, arr)
     return _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names,

@@ -33,9 +33,9 @@ from .score import XtVinvX_inv, group_solves, profiled_score, u_at
 
 def pair_traces(E, A, B):
     """P(A, B)[k, l] = sum_i tr(E_k A_i E_l B_i), for stacks A, B of shape (G, q, q)."""
-    EA = np.einsum("kab,gbc->gkac", E, A)
-    EB = np.einsum("lab,gbc->glac", E, B)
-    return np.einsum("gkac,glca->kl", EA, EB)
+    EA = np.einsum("kab,gbc->gkac", E, A, optimize=True)
+    EB = np.einsum("lab,gbc->glac", E, B, optimize=True)
+    return np.einsum("gkac,glca->kl", EA, EB, optimize=True)
 
 
 def hessian_beta_theta(stats, layout, point, beta, reml):
@@ -51,21 +51,21 @@ def hessian_beta_theta(stats, layout, point, beta, reml):
     W = point.XtVinvX
     a = W @ (point.beta_hat - np.asarray(beta, float))                  # X'V^{-1}r
 
-    uEu = np.einsum("ga,kab,gb->k", u, E, u)                            # -dQ/dtheta
-    NEu = np.einsum("gap,kab,gb->kp", s.N, E, u)                        # 1/2 d2Q/dbeta dtheta
-    U = np.einsum("ga,gb->gab", u, u)
+    uEu = np.einsum("ga,kab,gb->k", u, E, u, optimize=True)  # -dQ/dtheta
+    NEu = np.einsum("gap,kab,gb->kp", s.N, E, u, optimize=True)  # 1/2 d2Q/dbeta dtheta
+    U = np.einsum("ga,gb->gab", u, u, optimize=True)
 
     # theta-theta block
     H_tt = 0.5 * pair_traces(E, s.M, s.M) \
         - 0.5 * m * (2.0 * pair_traces(E, s.M, U) / Q - np.outer(uEu, uEu) / Q ** 2)
     if reml:
         Winv = XtVinvX_inv(point)
-        W_k = -np.einsum("gap,kab,gbr->kpr", s.N, E, s.N)
+        W_k = -np.einsum("gap,kab,gbr->kpr", s.N, E, s.N, optimize=True)
         Nt = s.N @ Winv @ np.swapaxes(s.N, 1, 2)                        # N W^{-1} N', (G, q, q)
         P_MN = pair_traces(E, s.M, Nt)
         tr_Winv_Wkl = P_MN + P_MN.T
         WiWk = Winv @ W_k                                               # (k, p, p)
-        tr_WkWl = np.einsum("kpr,lrp->kl", WiWk, WiWk)
+        tr_WkWl = np.einsum("kpr,lrp->kl", WiWk, WiWk, optimize=True)
         H_tt = H_tt - 0.5 * (tr_Winv_Wkl - tr_WkWl)
 
     # beta blocks: dQ/dbeta = -2a, dQ/dtheta_k = -uEu_k
@@ -93,4 +93,4 @@ def profiled_hessian_sqrt(stats, layout, point, reml):
     D2 = hessian_sqrt_to_profile(point.phi, layout.k_re)
     g = profiled_score(stats, layout, point, reml)
     H = profiled_hessian(stats, layout, point, reml)
-    return J.T @ H @ J + np.einsum("k,kij->ij", g, D2)
+    return J.T @ H @ J + np.einsum("k,kij->ij", g, D2, optimize=True)
