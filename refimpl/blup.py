@@ -31,9 +31,13 @@ def blups(stats, point, beta=None):
     return np.einsum("gab,gb->ga", LCL, Ztr), LCL
 
 
-def conditional_cov(stats, point, sigma2, reml=False):
-    """Gamma_i = Var(b_i | y) for every group, (G, q, q)  (eq:blup-cov)."""
-    LCL = _Lambda_Cinv_Lambdat(point)
+def conditional_cov(stats, point, sigma2, reml=False, LCL=None):
+    """Gamma_i = Var(b_i | y) for every group, (G, q, q)  (eq:blup-cov).
+
+    LCL: Lambda C_i^{-1} Lambda' if the caller already has it from :func:`blups`.
+    """
+    if LCL is None:
+        LCL = _Lambda_Cinv_Lambdat(point)
     Gamma = sigma2 * LCL
     if reml:
         PsiN = LCL @ stats.ZtX                                          # Psi Z'V^{-1}X, (G, q, p)

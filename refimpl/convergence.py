@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .linalg import n_tril
+from .parameters import unpack_sqrt
 
 BOUNDARY_TOL = 1e-4
 GAIN_TOL = 1e-8
@@ -44,19 +45,23 @@ class Convergence:
         return self.reason
 
 
+def zero_pivots(phi, k_re):
+    """(zero diagonal entries of L, zero s_vc): the boundary rule, as boolean masks.
+
+    A pivot below BOUNDARY_TOL (in units of sigma) counts as zero: lme4's
+    isSingular(tol = 1e-4). The verdict and the results both read it from here.
+    """
+    L, s_vc = unpack_sqrt(phi, k_re)
+    return np.abs(np.diag(L)) < BOUNDARY_TOL, np.abs(s_vc) < BOUNDARY_TOL
+
+
 def boundary_coordinates(phi, k_re):
-    """Indices of phi that sit on the boundary (zero diagonal of L, or zero s_j)."""
+    """Indices of phi on the boundary: a zero pivot of L takes its whole column with it."""
+    zero_L, zero_vc = zero_pivots(phi, k_re)
     rows, cols = np.tril_indices(k_re)
-    diag_pos = [i for i, (a, b) in enumerate(zip(rows, cols)) if a == b]
     m = n_tril(k_re)
-    out = [i for i in diag_pos if abs(phi[i]) < BOUNDARY_TOL]
-    out += [m + j for j in range(len(phi) - m) if abs(phi[m + j]) < BOUNDARY_TOL]
-    # an L column that is zero takes its below-diagonal entries with it
-    for i in list(out):
-        if i < m:
-            a = rows[i]
-            out += [t for t, (r, c) in enumerate(zip(rows, cols)) if c == a and r > a]
-    return sorted(set(out))
+    on_L = [i for i, c in enumerate(cols) if zero_L[c]]
+    return on_L + [m + j for j in np.flatnonzero(zero_vc)]
 
 
 def verdict(model, phi, reml, free=None, gain_tol=GAIN_TOL, relgrad_tol=RELGRAD_TOL,

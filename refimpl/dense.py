@@ -109,6 +109,19 @@ def _dense_projection(design, V):
     return Vinv, P
 
 
+def _dense_profile_terms(design, theta, reml):
+    """(V_k, T, P, Py, qf, m) shared by the dense score and Hessian.
+
+    T = P under REML and V^{-1} under ML: the matrix whose trace against V_k
+    differentiates the log-determinant part; m = n - p or n.
+    """
+    V, Vk = _dense_V_and_derivatives(design, theta)
+    Vinv, P = _dense_projection(design, V)
+    n, p = design.X.shape
+    Py = P @ design.y
+    return Vk, (P if reml else Vinv), P, Py, design.y @ Py, (n - p if reml else n)
+
+
 def dense_profiled_score(design, theta, reml):
     """Score of the profiled log-likelihood w.r.t. theta, textbook form.
 
@@ -120,13 +133,7 @@ def dense_profiled_score(design, theta, reml):
 
     the REML trace because d(log|V| + log|X'V^{-1}X|) = tr(P dV)  (Harville 1977).
     """
-    V, Vk = _dense_V_and_derivatives(design, theta)
-    Vinv, P = _dense_projection(design, V)
-    n, p = design.X.shape
-    m = n - p if reml else n
-    Py = P @ design.y
-    qf = design.y @ Py
-    T = P if reml else Vinv
+    Vk, T, _, Py, qf, m = _dense_profile_terms(design, theta, reml)
     return np.array([-0.5 * np.trace(T @ Vk[k]) + m * (Py @ Vk[k] @ Py) / (2.0 * qf)
                      for k in range(len(Vk))])
 
@@ -139,13 +146,7 @@ def dense_profiled_hessian(design, theta, reml):
 
         H_kl = 1/2 tr(T V_l T V_k) + m a_k a_l / (2 qf^2) - m (y'P V_l P V_k P y) / qf.
     """
-    V, Vk = _dense_V_and_derivatives(design, theta)
-    Vinv, P = _dense_projection(design, V)
-    n, p = design.X.shape
-    m = n - p if reml else n
-    Py = P @ design.y
-    qf = design.y @ Py
-    T = P if reml else Vinv
+    Vk, T, P, Py, qf, m = _dense_profile_terms(design, theta, reml)
     K = len(Vk)
     a = np.array([Py @ Vk[k] @ Py for k in range(K)])
     H = np.zeros((K, K))

@@ -189,9 +189,6 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
     else:
         Zre, re_names = _as_2d("exog_re", exog_re, n, "x_re")
     groups = np.asarray(groups)
-    if len(groups) != n:
-        raise ValueError(f"groups has {len(groups)} entries but endog has {n} rows; "
-                         "pass one group label per row")
     group_index, labels = _encode_groups(groups, n)
 
     vc_names, vc_blocks, vc_colnames = [], [], []

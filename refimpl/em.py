@@ -23,8 +23,9 @@ Everything comes from the per-group stack: no Python loop over groups.
 import numpy as np
 
 from .blup import blups, conditional_cov
-from .linalg import psd_cholesky, tril_pack
+from .linalg import psd_cholesky
 from .parameters import pack_sqrt
+from .score import XtVinvX_inv
 
 
 def em_step(model, phi, reml):
@@ -37,7 +38,7 @@ def em_step(model, phi, reml):
 
     # E-step  (eq:blup, eq:blup-cov)
     b_hat, LCL = blups(stats, pt)
-    Gamma = conditional_cov(stats, pt, sigma2, reml)
+    Gamma = conditional_cov(stats, pt, sigma2, reml, LCL=LCL)
     Ebb = np.einsum("ga,gb->gab", b_hat, b_hat) + Gamma
 
     Ztr = stats.Zty0 - stats.ZtX @ delta                          # Z_i' r_i
@@ -51,7 +52,6 @@ def em_step(model, phi, reml):
         XmZPN = (stats.XtX - np.einsum("gap,gaq->pq", stats.ZtX, PsiN)
                  - np.einsum("gap,gaq->pq", PsiN, stats.ZtX)
                  + np.einsum("gap,gab,gbq->pq", PsiN, stats.ZtZ, PsiN))
-        from .score import XtVinvX_inv
         trace_var += sigma2 * np.trace(XtVinvX_inv(pt) @ XmZPN)
     Eee = resid_ss + trace_var
 
@@ -66,9 +66,7 @@ def em_step(model, phi, reml):
         diag = np.diagonal(Ebb[:, s, s], axis1=1, axis2=2)
         vc_new[j] = np.sum(diag * real[:, s]) / max(np.sum(real[:, s]), 1)
     L_new = psd_cholesky(cov_re_new / sigma2_new) if k else np.zeros((0, 0))
-    phi_new = pack_sqrt(L_new, np.sqrt(vc_new / sigma2_new))
-    # keep phi's sign convention (nonnegative diagonal) so steps are comparable
-    return phi_new, llf
+    return pack_sqrt(L_new, np.sqrt(vc_new / sigma2_new)), llf
 
 
 def fit_em(model, phi0, reml, maxiter=50, tol=1e-10, callback=None):
@@ -89,5 +87,3 @@ def fit_em(model, phi0, reml, maxiter=50, tol=1e-10, callback=None):
     history.append((maxiter, model.loglike_sqrt(phi, reml)))
     return phi, maxiter, history
 
-
-__all__ = ["em_step", "fit_em", "tril_pack"]

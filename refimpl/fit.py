@@ -137,9 +137,7 @@ def fit(model, reml=True, method=None, start_params=None, free=None, niter_em=5,
 
     phi = canonical_phi(phi, model.k_re)
     conv = verdict(model, phi, reml, free_mask, stopped_reason=stopped)
-    if not conv.passed:
-        warnings.warn(f"MixedLM fit ({method}): {conv.reason}", ConvergenceWarning, stacklevel=3)
-    elif conv.boundary:
+    if not conv.passed or conv.boundary:
         warnings.warn(f"MixedLM fit ({method}): {conv.reason}", ConvergenceWarning, stacklevel=3)
     return MixedLMResults(model, phi, reml=reml, method=method, n_iter=n_iter, convergence=conv,
                           history=history if full_output else None, free=free_mask)

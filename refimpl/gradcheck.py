@@ -78,6 +78,7 @@ import numpy as np
 import pandas as pd
 
 from . import tolerances
+from .cases import CASES, build_case
 from .tolerances import FD, FD_HESSIAN
 
 #: The base relative step t of the step rule (module docstring).
@@ -336,31 +337,6 @@ def check_hessian(grad, hess, x, *, directions=3, seed=0, tol=FD_HESSIAN, rel_st
 # Command line: named cases of the project
 # --------------------------------------------------------------------------
 
-#: name -> how to build the model (data set, formula, groups, re_formula, vc_formula).
-CASES = {
-    "dietox_intercept": dict(data="dietox", formula="Weight ~ Time", groups="Pig"),
-    "dietox_slope": dict(data="dietox", formula="Weight ~ Time", groups="Pig", re_formula="~Time"),
-    "pastes": dict(data="Pastes", formula="strength ~ 1", groups="batch",
-                   vc_formula={"cask": "0 + C(cask)"}),
-    "sim_vc": dict(preset="vc_slope"),
-}
-
-
-def build_case(name, seed=0):
-    """The MixedLM of a named case (data via refimpl.datasets / refimpl.simulate)."""
-    from . import datasets, simulate
-    from .model import MixedLM
-
-    if name not in CASES:
-        raise ValueError(f"unknown case {name!r}; available: {', '.join(CASES)}")
-    spec = dict(CASES[name])
-    if "preset" in spec:
-        sim = simulate.preset(spec["preset"], seed=seed)
-        return MixedLM.from_formula(data=sim.data, **sim.spec)
-    data = datasets.load(spec.pop("data"))
-    return MixedLM.from_formula(spec.pop("formula"), data, **spec)
-
-
 def param_names(model, param):
     """Readable names of the covariance coordinates (tril order, then components)."""
     re = model.exog_re_names
@@ -384,29 +360,8 @@ def random_point(model, seed):
 
 
 def optimum_point(model, reml):
-    """(phi at the optimum, note). Uses model.fit when it exists, else BFGS here."""
-    from .parameters import user_to_profile, profile_to_sqrt
-
-    note = None
-    if hasattr(model, "fit"):
-        try:
-            res = model.fit(reml=reml)
-            cov_re = np.atleast_2d(np.asarray(res.cov_re, float)) if model.k_re else np.zeros((0, 0))
-            theta = user_to_profile(cov_re, np.atleast_1d(np.asarray(res.vcomp, float)), res.scale)
-            return profile_to_sqrt(theta, model.k_re), "optimum from MixedLM.fit"
-        except Exception as exc:
-            note = f"MixedLM.fit failed or returned an unreadable result ({type(exc).__name__}: {exc})"
-    else:
-        note = "MixedLM.fit does not exist yet"
-    from scipy.optimize import minimize
-
-    x0 = np.concatenate([np.eye(model.k_re)[np.tril_indices(model.k_re)], np.ones(model.k_vc)])
-    res = minimize(lambda p: -model.loglike_sqrt(p, reml), x0,
-                   jac=lambda p: -model.score_sqrt(p, reml), method="BFGS",
-                   options=dict(gtol=1e-9, maxiter=2000))
-    return res.x, (f"{note}: optimum from scipy.optimize.minimize(method='BFGS') on "
-                   f"loglike_sqrt/score_sqrt (a checker's stand-in, not the fitter; "
-                   f"success={res.success}, nit={res.nit})")
+    """phi at the (RE)ML optimum, from MixedLM.fit."""
+    return model.fit(reml=reml).phi
 
 
 def run_case(name, at="random", reml=True, param="sqrt", seed=0, directions=3):
@@ -420,8 +375,7 @@ def run_case(name, at="random", reml=True, param="sqrt", seed=0, directions=3):
     if at == "random":
         phi = random_point(model, seed)
     elif at == "optimum":
-        phi, note = optimum_point(model, reml)
-        header.append(note)
+        phi = optimum_point(model, reml)
     else:
         raise ValueError(f"--at must be 'random' or 'optimum', got {at!r}")
     names = param_names(model, param)

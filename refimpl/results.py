@@ -40,7 +40,6 @@ the summary says "singular fit". Fixed effects, llf and BLUPs are reported.
 """
 
 import functools
-import textwrap
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,12 +47,12 @@ import pandas as pd
 from scipy import stats as sps
 
 from .blup import blups, conditional_cov
-# A pivot |L[j, j]| or |s_vc| below BOUNDARY_TOL (units of sigma) is zero: lme4's
-# isSingular(tol = 1e-4). One constant, shared with the verdict that sets .boundary.
-from .convergence import BOUNDARY_TOL
+# The boundary rule (lme4's isSingular) is the verdict's: convergence.zero_pivots.
+from .convergence import zero_pivots
 from .linalg import n_tril
-from .parameters import MixedLMParams, pack_profile, sqrt_to_profile, unpack_profile, unpack_sqrt
+from .parameters import MixedLMParams, pack_profile, sqrt_to_profile, unpack_profile
 from .score import XtVinvX_inv
+from .summary import build_summary
 
 
 def covariance_param_names(exog_re_names, vc_names):
@@ -132,11 +131,10 @@ class MixedLMResults:
         mask = np.zeros(len(self.theta), bool)
         if not self.singular:
             return mask
-        L, s_vc = unpack_sqrt(self.phi, self.k_re)
-        zero = np.abs(np.diag(L)) < BOUNDARY_TOL
+        zero_L, zero_vc = zero_pivots(self.phi, self.k_re)
         rows, cols = np.tril_indices(self.k_re)
-        mask[:self.k_re2] = zero[rows] | zero[cols]
-        mask[self.k_re2:] = np.abs(s_vc) < BOUNDARY_TOL
+        mask[:self.k_re2] = zero_L[rows] | zero_L[cols]
+        mask[self.k_re2:] = zero_vc
         return mask
 
     @property
@@ -334,7 +332,7 @@ class MixedLMResults:
     # ------------------------------------------------------------------
     def summary(self, yname=None, alpha=0.05):
         """A text table in statsmodels' layout (``print(res.summary())``)."""
-        return _build_summary(self, yname, alpha)
+        return build_summary(self, yname, alpha)
 
     def profile_re(self, re_ix, vtype="re", num_low=5, dist_low=1.0, num_high=5, dist_high=1.0,
                    **fit_kwargs):
@@ -454,73 +452,3 @@ class WaldTest:
     def __str__(self):
         return (f"Wald test of R beta = q ({self.cov} covariance): chi2({self.df}) = "
                 f"{self.statistic:.4f}, p = {self.pvalue:.4g}")
-
-
-# --------------------------------------------------------------------------
-# Summary: statsmodels' layout, built here so refimpl never imports statsmodels
-# --------------------------------------------------------------------------
-
-class Summary:
-    """Holds the pieces of a summary; ``str()`` is the text table."""
-
-    def __init__(self, title, info, table, notes):
-        self.title, self.info, self.table, self.notes = title, info, table, notes
-        self.tables = [pd.DataFrame(list(info.items())), table]
-
-    def as_text(self):
-        left, right = list(self.info.items())[:6], list(self.info.items())[6:]
-        right += [("", "")] * (len(left) - len(right))
-        kw = max(len(k) for k, _ in left) + 1
-        vw = max(len(v) for _, v in left) + 1
-        rk = max(len(k) for k, _ in right) + 1
-        info = [f"{a:<{kw}}{b:<{vw}}{c:<{rk}}{d}" for (a, b), (c, d) in zip(left, right)]
-        names = [str(i) for i in self.table.index]
-        nw = max(len(n) for n in names) + 1
-        cw = [max(len(c), *(len(v) for v in self.table[c])) for c in self.table.columns]
-        head = " " * nw + " ".join(f"{c:>{w}}" for c, w in zip(self.table.columns, cw))
-        rows = [f"{n:<{nw}}" + " ".join(f"{v:>{w}}" for v, w in zip(r, cw))
-                for n, r in zip(names, self.table.itertuples(index=False))]
-        width = max(len(s) for s in info + [head] + rows)
-        lines = [self.title.center(width).rstrip(), "=" * width, *info, "-" * width, head,
-                 "-" * width, *rows, "=" * width]
-        lines += [textwrap.fill(note, width) for note in self.notes]
-        return "\n".join(lines)
-
-    __str__ = as_text
-
-    def __repr__(self):
-        return self.as_text()
-
-
-def _build_summary(res, yname, alpha):
-    sizes = res.model.stats.group_sizes
-    info = {
-        "Model:": "MixedLM", "No. Observations:": str(res.nobs), "No. Groups:": str(res.ngroups),
-        "Min. group size:": f"{sizes.min():.0f}", "Max. group size:": f"{sizes.max():.0f}",
-        "Mean group size:": f"{sizes.mean():.1f}",
-        "Dependent Variable:": yname or getattr(res.model, "endog_names", None) or "y",
-        "Method:": res.method, "Optimizer:": str(res.optimizer), "Scale:": f"{res.scale:.4f}",
-        "Log-Likelihood:": f"{res.llf:.4f}", "Converged:": "Yes" if res.converged else "No",
-    }
-    p, z = res.k_fe, sps.norm.ppf(1.0 - alpha / 2.0)
-    sdf = np.full((len(res.param_names), 6), np.nan)
-    b, se = res.fe_params.to_numpy(), res.bse_fe.to_numpy()
-    sdf[:p, 0], sdf[:p, 1], sdf[:p, 2] = b, se, b / se
-    sdf[:p, 3] = 2.0 * sps.norm.sf(np.abs(b / se))
-    sdf[:p, 4], sdf[:p, 5] = b - z * se, b + z * se
-    rows, cols = np.tril_indices(res.k_re)
-    cov_re = res.cov_re.to_numpy()
-    sdf[p:p + res.k_re2, 0] = cov_re[rows, cols]
-    sdf[p + res.k_re2:, 0] = res.vcomp.to_numpy()
-    sdf[p:, 1] = res.bse_re.to_numpy()
-    table = pd.DataFrame([["%.3f" % v if np.isfinite(v) else "" for v in r] for r in sdf],
-                         index=res.param_names,
-                         columns=["Coef.", "Std.Err.", "z", "P>|z|", f"[{alpha / 2}", f"{1 - alpha / 2}]"])
-    notes = []
-    if res.singular:
-        held = [n for n, m in zip(res.cov_param_names, res.on_boundary) if m]
-        notes.append("singular fit: the optimum is on the boundary of the parameter space"
-                     + (f"; {', '.join(held)} at zero (no std. err.)" if held else ""))
-    if not res.converged:
-        notes.append(f"Not converged: {res.convergence.reason}")
-    return Summary("Mixed Linear Model Regression Results", info, table, notes)

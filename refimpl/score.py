@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .parameters import jacobian_sqrt_to_profile
+from .likelihood import quad_form
+from .parameters import jacobian_sqrt_to_profile, sqrt_to_profile
 
 
 @dataclass
@@ -108,8 +109,6 @@ def scale_profiled_score(stats, layout, point, beta, reml):
         l(beta, theta) = -1/2 log|V| - m/2 log Q(beta) [- 1/2 log|X'V^{-1}X|] + const
     with d l / d beta = m X'V^{-1} r / Q.
     """
-    from .likelihood import quad_form
-
     Q = quad_form(point, beta)
     a = point.XtVinvX @ (point.beta_hat - np.asarray(beta, float))     # X'V^{-1} r
     G = score_matrix(stats, point, beta, reml, Q=Q)
@@ -126,9 +125,7 @@ def full_score(stats, layout, point, beta, sigma2, reml):
     then to the user coordinates gamma = sigma2 theta: d/d gamma = (d/d theta)/sigma2
     and d/d sigma2 at fixed gamma subtracts theta . (d/d theta) / sigma2.
     """
-    from .likelihood import quad_form
-
-    theta = layout_theta(point, layout)
+    theta = sqrt_to_profile(point.phi, layout.k_re)
     Q = quad_form(point, beta)
     m = point.n_eff(reml)
     s_beta = point.XtVinvX @ (point.beta_hat - np.asarray(beta, float)) / sigma2
@@ -137,9 +134,3 @@ def full_score(stats, layout, point, beta, sigma2, reml):
     s_sigma2 = -m / (2.0 * sigma2) + Q / (2.0 * sigma2 ** 2)
     return np.concatenate([s_beta, s_theta / sigma2, [s_sigma2 - theta @ s_theta / sigma2]])
 
-
-def layout_theta(point, layout):
-    """theta at a Point (from its phi)."""
-    from .parameters import sqrt_to_profile
-
-    return sqrt_to_profile(point.phi, layout.k_re)

@@ -96,6 +96,11 @@ def random_theta(rng, k_re, n_vc, min_eig=0.05):
     return pack_profile(Psi_re, rng.uniform(0.05, 2.0, n_vc))
 
 
+def random_phi(rng, n_params):
+    """A sqrt point with entries of random sign and size 0.2..1.5 (signs matter: L and -L)."""
+    return rng.uniform(0.2, 1.5, n_params) * rng.choice([-1.0, 1.0], n_params)
+
+
 def near_singular_theta(k_re, n_vc, eig=1e-4, seed=0):
     """Psi_re with eigenvalues (1.5, ..., eig): a point 1e-4 from the boundary."""
     rng = np.random.default_rng(seed)
@@ -132,7 +137,7 @@ def test_sqrt_score_vs_finite_differences(d):
     seed, k_re, n_vc, reml = d
     model = random_model(seed, k_re, n_vc)
     rng = np.random.default_rng(seed + 2)
-    phi = rng.uniform(0.2, 1.5, model.layout.n_params) * rng.choice([-1.0, 1.0], model.layout.n_params)
+    phi = random_phi(rng, model.layout.n_params)
     res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_sqrt(p, reml),
                          phi, seed=seed % 1000, tol=FD)
     record("score (sqrt) vs FD, rel", np.nan_to_num(res.worst_rel_err))
@@ -238,7 +243,7 @@ def test_sqrt_score_is_J_transpose_profile_score(d):
     seed, k_re, n_vc, reml = d
     model = random_model(seed, k_re, n_vc)
     rng = np.random.default_rng(seed + 5)
-    phi = rng.uniform(0.2, 1.5, model.layout.n_params) * rng.choice([-1.0, 1.0], model.layout.n_params)
+    phi = random_phi(rng, model.layout.n_params)
     theta = sqrt_to_profile(phi, k_re)
     J = jacobian_sqrt_to_profile(phi, k_re)
     # model.score goes theta -> canonical phi (positive diagonal): a different phi, same theta
