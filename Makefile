@@ -1,5 +1,6 @@
 # Quick start:  make report   (validation report)
 #               make test     (default test suite)
+#               make test-long (20,000 generated hostile designs)
 # Every target first runs scripts/setup.sh, which does nothing when the
 # machine is already set up.
 
@@ -7,7 +8,7 @@ PYTHON := .venv/bin/python
 # Per-group matrices are tiny: BLAS threads only add overhead on a 2-core machine.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: setup report test book data clean
+.PHONY: setup report test test-long book data clean
 
 setup:
 	bash scripts/setup.sh
@@ -20,6 +21,12 @@ test: setup
 	@$(PYTHON) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
+
+# The long robustness run: 20,000 generated hostile designs through every entry
+# point and optimizer (tests/test_properties.py; `make test` runs 2,000).
+# About 7 minutes on one core; counts per outcome in reports/robustness_counts.json.
+test-long: setup
+	ROBUST_EXAMPLES=$${ROBUST_EXAMPLES:-20000} $(PYTHON) -m pytest -q tests/test_properties.py $(PYTEST_ARGS)
 
 book: setup
 	$(PYTHON) -m book.build

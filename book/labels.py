@@ -23,7 +23,7 @@ from pathlib import Path
 
 BOOK_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BOOK_DIR.parent
-CODE_PACKAGES = ("refimpl",)
+CODE_PACKAGES = ("refimpl", "certified")
 
 NAME = r"eq:[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
 # A citation in code: "(eq:name)" anywhere on a line (comment or docstring).

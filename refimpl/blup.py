@@ -14,12 +14,13 @@ statsmodels' ``random_effects_cov`` is the ML form (beta treated as known).
 
 import numpy as np
 
+from . import batched
 from .score import XtVinvX_inv
 
 
 def _Lambda_Cinv_Lambdat(point):
     """Lambda C_i^{-1} Lambda' for every group, (G, q, q)."""
-    Rinv_Lt = np.linalg.solve(point.R, np.broadcast_to(point.Lambda.T, point.R.shape))
+    Rinv_Lt = batched.solve_lower(point.R, np.broadcast_to(point.Lambda.T, point.R.shape))
     return np.swapaxes(Rinv_Lt, 1, 2) @ Rinv_Lt
 
 
@@ -28,7 +29,7 @@ def blups(stats, point, beta=None):
     beta = point.beta_hat if beta is None else np.asarray(beta, float)
     Ztr = stats.Zty0 - stats.ZtX @ (beta - stats.beta_ols)             # (G, q)
     LCL = _Lambda_Cinv_Lambdat(point)
-    return np.einsum("gab,gb->ga", LCL, Ztr), LCL
+    return (LCL @ Ztr[:, :, None])[:, :, 0], LCL
 
 
 def conditional_cov(stats, point, sigma2, reml=False, LCL=None):
@@ -41,5 +42,6 @@ def conditional_cov(stats, point, sigma2, reml=False, LCL=None):
     Gamma = sigma2 * LCL
     if reml:
         PsiN = LCL @ stats.ZtX                                          # Psi Z'V^{-1}X, (G, q, p)
-        Gamma = Gamma + sigma2 * PsiN @ XtVinvX_inv(point) @ np.swapaxes(PsiN, 1, 2)
+        PsiNWi = batched.times_shared(PsiN, XtVinvX_inv(point))
+        Gamma = Gamma + sigma2 * PsiNWi @ np.swapaxes(PsiN, 1, 2)
     return Gamma

@@ -61,7 +61,7 @@ def boundary_coordinates(phi, k_re):
     rows, cols = np.tril_indices(k_re)
     m = n_tril(k_re)
     on_L = [i for i, c in enumerate(cols) if zero_L[c]]
-    return on_L + [m + j for j in np.flatnonzero(zero_vc)]
+    return on_L + [int(m + j) for j in np.flatnonzero(zero_vc)]
 
 
 def verdict(model, phi, reml, free=None, gain_tol=GAIN_TOL, relgrad_tol=RELGRAD_TOL,

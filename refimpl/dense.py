@@ -16,6 +16,21 @@ def _groups(design):
         yield design.y[rows], design.X[rows], design.Z[rows]
 
 
+def dense_sufficient_statistics(design):
+    """(Z_i'Z_i, Z_i'X_i, Z_i'y0_i) stacked over groups, one group at a time (eq:suffstats).
+
+    The twin of suffstats.compute_sufficient_statistics, with y0 = y - X b_ols
+    taken from the same b_ols (eq:ols-centering).
+    """
+    beta_ols = np.linalg.lstsq(design.X, design.y, rcond=None)[0]
+    ZtZ, ZtX, Zty0 = [], [], []
+    for y_i, X_i, Z_i in _groups(design):
+        ZtZ.append(Z_i.T @ Z_i)
+        ZtX.append(Z_i.T @ X_i)
+        Zty0.append(Z_i.T @ (y_i - X_i @ beta_ols))
+    return np.array(ZtZ), np.array(ZtX), np.array(Zty0)
+
+
 def dense_pieces(design, theta):
     """sum log|V_i|, X'V^{-1}X, X'V^{-1}y, and per-group V_i^{-1} (as a list)."""
     Psi = design.layout.Psi(theta)

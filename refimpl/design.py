@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import checks
 from .layout import Layout
 
 
@@ -105,21 +106,51 @@ def _check_finite(name, arr):
 
 
 def _check_full_rank(X, names):
-    """Raise naming the columns of X that are linear combinations of the others."""
-    if X.shape[1] == 0:
+    """Raise naming the columns of X that are linear combinations of the others.
+
+    "Linear combination" is judged to within rounding, after scaling every
+    column to length 1 (so a column's units do not matter): a singular value
+    below max(n, p) eps times the largest counts as zero (numpy's matrix_rank
+    rule), so a column like x + 1e16 next to an intercept is refused here;
+    milder near-collinearity is checks.check_conditioning's. lme4 drops such
+    columns with a message; we refuse and say which, so nothing is dropped
+    silently.
+    """
+    n, p = X.shape
+    if p == 0:
         return
-    _, s, Vt = np.linalg.svd(X, full_matrices=False)
+    if n < p:
+        raise ValueError(f"exog has {p} columns but only {n} rows: the fixed effects "
+                         f"{list(names)} cannot all be estimated; drop columns or add data")
+    norms = np.linalg.norm(X, axis=0)
+    Xs = X / np.where(norms > 0, norms, 1.0)       # unit columns: a column's units do not matter
+    _, s, Vt = np.linalg.svd(Xs, full_matrices=False)
     tol = s.max() * max(X.shape) * np.finfo(float).eps
     rank = int(np.sum(s > tol))
-    if rank < X.shape[1]:
+    if rank < p:
         null = Vt[rank:]
-        involved = [names[j] for j in range(X.shape[1]) if np.any(np.abs(null[:, j]) > 1e-8)]
-        raise ValueError(f"the fixed-effects design is rank deficient (rank {rank} < {X.shape[1]} columns); "
-                         f"these columns are linearly dependent: {involved}. Drop one of them.")
+        involved = [names[j] for j in range(p) if np.any(np.abs(null[:, j]) > 1e-8)]
+        cond = s.max() / s.min() if s.min() > 0 else np.inf
+        raise ValueError(f"the fixed-effects design is rank deficient (rank {rank} < {p} columns); "
+                         f"to within rounding (condition number {cond:.1e}) these columns are "
+                         f"linearly dependent: {involved}. Drop one of them (or centre a column "
+                         "with a large offset).")
 
 
 def _check_identifiable(design):
+    """The likelihood is defined for these data, or a ValueError says why.
+
+    In order: there are random effects; enough rows for the parameters; the
+    random-effects columns are linearly independent; y is not fitted exactly
+    by X (then sigma2 = 0 at every point); and y's spread is within the range
+    double precision can square. What only a *fit* needs (the maximum exists
+    and is unique) is :func:`checks.check_estimable`, called by ``MixedLM.fit``.
+    """
     lay = design.layout
+    if lay.q == 0 or not np.any(design.Z):
+        raise ValueError("the model has no random effects (exog_re has no columns, or only zero "
+                         "columns, and there is no variance component); give exog_re / re_formula "
+                         "or fit an ordinary regression instead")
     n_cov = lay.n_params
     k_fe = design.X.shape[1]
     if k_fe + n_cov + 1 > design.n_obs:
@@ -133,6 +164,18 @@ def _check_identifiable(design):
             raise ValueError(f"the random-effects design has linearly dependent columns "
                              f"{design.exog_re_names}; their covariance cannot be identified. "
                              "Drop a column from re_formula / exog_re.")
+    checks.check_conditioning(design)
+    checks.check_response(design)
+
+
+def _as_float(name, a):
+    """a as a float array, or a ValueError naming the input (not numpy's "could not convert")."""
+    try:
+        return np.asarray(a.to_numpy(dtype=float) if isinstance(a, (pd.Series, pd.DataFrame)) else a,
+                          dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numeric ({err}); encode categories with a formula "
+                         "(from_formula) or as dummy columns") from None
 
 
 def _as_2d(name, a, n, default_prefix):
@@ -140,9 +183,9 @@ def _as_2d(name, a, n, default_prefix):
         a = a.to_frame()
     if isinstance(a, pd.DataFrame):
         names = [str(c) for c in a.columns]
-        arr = a.to_numpy(dtype=float)
+        arr = _as_float(name, a)
     else:
-        arr = np.asarray(a, dtype=float)
+        arr = _as_float(name, a)
         if arr.ndim == 1:
             arr = arr[:, None]
         names = None
@@ -168,7 +211,7 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
     """
     if missing not in ("none", "drop"):
         raise ValueError(f"missing must be 'none' or 'drop', got {missing!r}")
-    y = np.asarray(endog, dtype=float).copy()
+    y = _as_float("endog", endog).copy()
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
@@ -189,6 +232,19 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
     else:
         Zre, re_names = _as_2d("exog_re", exog_re, n, "x_re")
     groups = np.asarray(groups)
+    n_dropped = 0
+    if groups.ndim == 1 and len(groups) == n and missing == "drop":
+        # statsmodels drops rows whose group label is missing (as the formula entry point does)
+        no_label = pd.isna(pd.Series(groups, dtype=object)).to_numpy()
+        if no_label.any():
+            keep = ~no_label
+            if not keep.any():
+                raise ValueError("no rows are left after dropping rows with missing values "
+                                 "(every group label is missing)")
+            warnings.warn(f"missing='drop': dropped {int(no_label.sum())} of {n} rows with a "
+                          "missing group label", UserWarning, stacklevel=3)
+            y, X, Zre, groups = y[keep], X[keep], Zre[keep], groups[keep]
+            n_dropped, n = int(no_label.sum()), int(keep.sum())
     group_index, labels = _encode_groups(groups, n)
 
     vc_names, vc_blocks, vc_colnames = [], [], []
@@ -203,7 +259,7 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
                                      "(with zero columns if the component is absent there)")
                 cols.append([str(c) for c in m.columns] if isinstance(m, pd.DataFrame)
                             else [str(j) for j in range(np.shape(m)[1] if np.ndim(m) == 2 else 1)])
-                m = np.asarray(m, dtype=float)
+                m = _as_float(f"exog_vc[{name!r}][{lab!r}]", m)
                 mats.append(m[:, None] if m.ndim == 1 else m)
             vc_names.append(str(name))
             vc_blocks.append(mats)
@@ -213,7 +269,6 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
     rows_bad = ~np.isfinite(y) | ~np.isfinite(X).all(1) | ~np.isfinite(Zre).all(1)
     Zvc = _place_vc(vc_blocks, group_index, len(labels), n, vc_names, labels)
     rows_bad |= ~np.isfinite(Zvc).all(1)
-    n_dropped = 0
     if rows_bad.any():
         if missing == "none":
             parts = [nm for nm, bad in (("endog", ~np.isfinite(y)), ("exog", ~np.isfinite(X).all(1)),
@@ -222,13 +277,16 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
             raise ValueError(f"{rows_bad.sum()} rows have NaN or inf in {parts}; clean the data or "
                              "pass missing='drop' to drop those rows")
         keep = ~rows_bad
-        n_dropped = int(rows_bad.sum())
-        warnings.warn(f"missing='drop': dropped {n_dropped} of {n} rows with NaN or inf", UserWarning,
-                      stacklevel=3)
+        n_dropped += int(rows_bad.sum())
+        warnings.warn(f"missing='drop': dropped {int(rows_bad.sum())} of {n} rows with NaN or inf",
+                      UserWarning, stacklevel=3)
         y, X, Zre, Zvc, groups = y[keep], X[keep], Zre[keep], Zvc[keep], groups[keep]
         if len(y) == 0:
             raise ValueError("no rows are left after dropping rows with missing values")
+        old_position = {lab: g for g, lab in enumerate(labels)}
         group_index, labels = _encode_groups(groups, len(y))
+        # a group whose rows were all dropped takes its variance-component columns with it
+        vc_colnames = [[cols[old_position[lab]] for lab in labels] for cols in vc_colnames]
     endog_name = endog.name if isinstance(endog, pd.Series) and endog.name is not None else "y"
     return _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names,
                    _vc_sizes(vc_blocks), vc_colnames, n_dropped, endog_name=endog_name)

@@ -22,6 +22,7 @@ Everything comes from the per-group stack: no Python loop over groups.
 
 import numpy as np
 
+from . import batched
 from .blup import blups, conditional_cov
 from .linalg import psd_cholesky
 from .parameters import pack_sqrt
@@ -39,19 +40,19 @@ def em_step(model, phi, reml):
     # E-step  (eq:blup, eq:blup-cov)
     b_hat, LCL = blups(stats, pt)
     Gamma = conditional_cov(stats, pt, sigma2, reml, LCL=LCL)
-    Ebb = np.einsum("ga,gb->gab", b_hat, b_hat) + Gamma
+    Ebb = b_hat[:, :, None] * b_hat[:, None, :] + Gamma
 
-    Ztr = stats.Zty0 - stats.ZtX @ delta                          # Z_i' r_i
+    Ztr = stats.Zty0 - batched.times_shared(stats.ZtX, delta[:, None])[:, :, 0]   # Z_i' r_i
     rtr = stats.y0ty0 - 2 * delta @ stats.Xty0 + delta @ stats.XtX @ delta
-    resid_ss = (rtr - 2 * np.einsum("ga,ga->", b_hat, Ztr)
-                + np.einsum("ga,gab,gb->", b_hat, stats.ZtZ, b_hat))
-    trace_var = sigma2 * np.einsum("gab,gba->", stats.ZtZ, LCL)   # tr(Z_i Gamma_i Z_i'), b given beta
+    Ab = (stats.ZtZ @ b_hat[:, :, None])[:, :, 0]                 # A_i b_i
+    resid_ss = rtr - 2 * np.sum(b_hat * Ztr) + np.sum(b_hat * Ab)
+    trace_var = sigma2 * np.sum(stats.ZtZ * LCL)                  # tr(Z_i Gamma_i Z_i'), b given beta
     if reml:
         # beta is random too: X_i beta + Z_i b_i moves with beta through (X_i - Z_i Psi N_i)
         PsiN = LCL @ stats.ZtX
-        XmZPN = (stats.XtX - np.einsum("gap,gaq->pq", stats.ZtX, PsiN)
-                 - np.einsum("gap,gaq->pq", PsiN, stats.ZtX)
-                 + np.einsum("gap,gab,gbq->pq", PsiN, stats.ZtZ, PsiN))
+        BtPsiN = batched.sum_crossprod(stats.ZtX, PsiN)           # sum_i B_i' Psi N_i
+        XmZPN = (stats.XtX - BtPsiN - BtPsiN.T
+                 + batched.sum_crossprod(PsiN, stats.ZtZ @ PsiN))
         trace_var += sigma2 * np.trace(XtVinvX_inv(pt) @ XmZPN)
     Eee = resid_ss + trace_var
 
@@ -59,6 +60,7 @@ def em_step(model, phi, reml):
     sigma2_new = Eee / stats.n_obs
     k = layout.k_re
     cov_re_new = Ebb[:, :k, :k].mean(axis=0)
+    cov_re_new = 0.5 * (cov_re_new + cov_re_new.T)      # symmetric, also after rounding
     vc_new = np.zeros(layout.k_vc)
     real = design.real_slot_mask()
     for j in range(layout.k_vc):
@@ -77,7 +79,17 @@ def fit_em(model, phi0, reml, maxiter=50, tol=1e-10, callback=None):
     phi, history = np.asarray(phi0, float), []
     llf_old = -np.inf
     for it in range(maxiter):
-        phi_new, llf = em_step(model, phi, reml)
+        try:
+            phi_new, llf = em_step(model, phi, reml)
+        except (ValueError, np.linalg.LinAlgError):
+            if not history:
+                raise
+            # The last step left the region where the likelihood can be evaluated
+            # in double precision (Psi grew without bound), or rounding made the
+            # M-step covariance indefinite: stop at the last point whose llf is
+            # known. The caller's verdict judges it.
+            return phi_good, it, history
+        phi_good = phi
         history.append((it, llf))
         if callback:
             callback(phi, llf)

@@ -5,9 +5,18 @@ Methods (each in its own module):
     "steepest"  steepest.py  steepest ascent with a backtracking line search
     "bfgs"      bfgs.py      scipy BFGS with the analytic score
     "newton"    newton.py    Newton with the analytic profiled Hessian, safeguarded
-    None / "default"         a few EM steps, then steepest ascent, then BFGS,
-                             then Newton if the verdict is not yet reached (as the
-                             statsmodels seed describes, plus the Newton polish).
+    None / "default"         ``niter_em`` EM steps, then safeguarded Newton.
+
+The default: EM steps are cheap, never lower the likelihood, and carry the
+start (Psi = I) into the region where the quadratic model is good; Newton
+with the analytic Hessian (eq:hess-sqrt, eq:newton-step) then converges
+quadratically, in about five steps on every case of the validation suite. Each
+Newton step costs one likelihood evaluation, and the score and Hessian reuse
+the Point it built (likelihood.Point), so a fit at 1e4 groups takes a few
+dozen batched passes over the per-group stacks. If Newton does not pass the
+verdict, the fit falls back on the path the statsmodels seed describes
+(``niter_sa`` steepest-ascent steps, then BFGS, then a Newton polish) from the
+EM point, and keeps the better of the two answers.
 
 All of them climb the profiled log-likelihood over the sqrt parameters phi.
 Whatever the optimizer says about itself, convergence.verdict decides.
@@ -106,6 +115,9 @@ def fit(model, reml=True, method=None, start_params=None, free=None, niter_em=5,
 
     history, n_iter, stopped = [], 0, None
 
+    def passes(phi):
+        return verdict(model, canonical_phi(phi, model.k_re), reml, free_mask).passed
+
     def run(stage, fn, **kw):
         nonlocal phi, n_iter, stopped
         obj = Objective(model, reml, phi, free_mask)
@@ -129,11 +141,21 @@ def fit(model, reml=True, method=None, start_params=None, free=None, niter_em=5,
             phi, it, hist = fit_em(model, phi, reml, maxiter=niter_em, tol=0.0)
             n_iter += it
             history.extend(("em", i, llf) for i, llf in hist)
-        if niter_sa > 0:
-            run("steepest", fit_steepest, maxiter=niter_sa)
-        run("bfgs", fit_bfgs, maxiter=maxiter or 500, gtol=gtol or 1e-9)
-        if not verdict(model, phi, reml, free_mask).passed:
-            run("newton", fit_newton, maxiter=50, gtol=1e-13)
+        phi_em = phi
+        run("newton", fit_newton, maxiter=maxiter or 50, gtol=gtol or 1e-13)
+        if not passes(phi):
+            # Newton did not get there (it stalled near a saddle, say, or crept
+            # along a flat boundary direction): restart from the EM point along
+            # the slower Hessian-free path, polish with Newton once more, and
+            # keep whichever answer has the higher llf.
+            phi_newton, phi = phi, phi_em
+            if niter_sa > 0:
+                run("steepest", fit_steepest, maxiter=niter_sa)
+            run("bfgs", fit_bfgs, maxiter=maxiter or 500, gtol=gtol or 1e-9)
+            if not passes(phi):
+                run("newton", fit_newton, maxiter=50, gtol=1e-13)
+            if model.loglike_sqrt(phi_newton, reml) > model.loglike_sqrt(phi, reml):
+                phi = phi_newton
 
     phi = canonical_phi(phi, model.k_re)
     conv = verdict(model, phi, reml, free_mask, stopped_reason=stopped)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import batched
 from .parameters import profile_to_sqrt
 
 
@@ -76,23 +77,23 @@ def evaluate(stats, layout, phi):
         raise LikelihoodError(f"covariance parameters must be finite, got {phi}")
     p, q = stats.k_fe, stats.q
 
-    # Step 1 and 2  (eq:lambda, eq:C, eq:det-lemma)
+    # Step 1 and 2  (eq:lambda, eq:C, eq:det-lemma); batched.py does one
+    # operation over all groups at once.
     Lambda = layout.Lambda(phi)
-    LtA = Lambda.T @ stats.ZtZ                      # (G, q, q), Lambda' A_i
-    C = np.eye(q) + LtA @ Lambda
-    R = np.linalg.cholesky(C)                       # C_i = R_i R_i'
+    C = np.eye(q) + Lambda.T @ batched.times_shared(stats.ZtZ, Lambda)
+    R = batched.cholesky(C)                                      # C_i = R_i R_i'
     logdet_V = 2.0 * np.sum(np.log(np.diagonal(R, axis1=1, axis2=2)))
 
     # Step 3  (eq:woodbury)
-    LtBc = Lambda.T @ np.concatenate([stats.ZtX, stats.Zty0[:, :, None]], axis=2)
-    Wc = np.linalg.solve(R, LtBc) if q else LtBc    # (G, q, p+1)
+    LtBc = Lambda.T @ stats.ZtXy0                                # Lambda' [B_i | c_i]
+    Wc = batched.solve_lower(R, LtBc)                            # (G, q, p+1)
 
     # Step 4  (eq:quad-form)
     S = np.empty((p + 1, p + 1))
     S[:p, :p] = stats.XtX
     S[:p, p] = S[p, :p] = stats.Xty0
     S[p, p] = stats.y0ty0
-    S = S - np.einsum("gai,gaj->ij", Wc, Wc)
+    S = S - batched.sum_crossprod(Wc, Wc)                        # sum_i [W_i w_i]'[W_i w_i]
     try:
         T = np.linalg.cholesky(S)
     except np.linalg.LinAlgError:

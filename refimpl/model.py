@@ -10,12 +10,19 @@ owns the design (design.py) and the per-group sufficient statistics
 functions of those, in their own modules. This class only wires them together.
 """
 
+import warnings
+
 import numpy as np
 
 from . import hessian, likelihood, score
+from .checks import ConditioningWarning, check_estimable
 from .design import design_from_arrays, design_from_formula
 from .parameters import MixedLMParams, profile_to_sqrt, user_to_profile
 from .suffstats import compute_sufficient_statistics
+
+
+#: Warn when the llf's quadratic form has lost more than this many digits to cancellation.
+CANCELLATION_DIGITS = 8
 
 
 class MixedLM:
@@ -28,6 +35,7 @@ class MixedLM:
         d = self.design
         self.stats = compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups)
         self._cache = (None, None)
+        self._estimable = False
 
     @classmethod
     def from_formula(cls, formula, data, groups=None, re_formula=None, vc_formula=None,
@@ -205,6 +213,39 @@ class MixedLM:
         """Fit by maximum (restricted) likelihood; see refimpl.fit for the methods."""
         from .fit import fit
 
-        return fit(self, reml=reml, method=method, start_params=start_params, free=free,
-                   niter_em=niter_em, niter_sa=niter_sa, maxiter=maxiter, gtol=gtol,
-                   full_output=full_output)
+        if not self._estimable:
+            check_estimable(self.design)       # ValueError if the maximum is not unique and finite
+            self._estimable = True
+        try:
+            res = fit(self, reml=reml, method=method, start_params=start_params, free=free,
+                      niter_em=niter_em, niter_sa=niter_sa, maxiter=maxiter, gtol=gtol,
+                      full_output=full_output)
+        except (likelihood.LikelihoodError, np.linalg.LinAlgError) as err:
+            # Optimizers back off from such points (their llf is -inf); reaching
+            # one anyway means the region the fit must explore is numerically
+            # degenerate: variances many orders of magnitude apart.
+            raise ValueError(
+                f"the fit reached covariance parameters where the likelihood cannot be evaluated in "
+                f"double precision ({type(err).__name__}: {err}). The random-effect variances are "
+                "probably many orders of magnitude larger or smaller than the residual variance: "
+                "centre endog (or add an intercept), and centre and scale the columns of exog and "
+                "exog_re; or give start_params") from err
+        self._warn_if_cancelling(res)
+        return res
+
+    def _warn_if_cancelling(self, res):
+        """ConditioningWarning when the likelihood has lost more than CANCELLATION_DIGITS digits.
+
+        The quadratic form qf = y0'V^{-1}y0 is y0'y0 minus what the random
+        effects explain (eq:quad-form), so when they explain all but a fraction
+        f of it, qf and the llf keep only about 16 + log10(f) digits.
+        """
+        cancel = self.stats.y0ty0 / res.point.qf
+        if cancel > 10.0 ** CANCELLATION_DIGITS:
+            warnings.warn(
+                f"the random effects explain all but a fraction {1 / cancel:.1e} of the residual sum "
+                f"of squares of endog, so the log-likelihood keeps only about "
+                f"{16 - np.log10(cancel):.0f} of its 16 digits, and the covariance estimates fewer: "
+                "the random-effect variances are huge compared with the residual variance. Check "
+                "the model (is a fixed effect missing, e.g. a group-level covariate?).",
+                ConditioningWarning, stacklevel=3)

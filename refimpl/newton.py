@@ -26,25 +26,33 @@ def newton_direction(g, H):
     return g, np.inf
 
 
-def fit_newton(obj, maxiter=50, gtol=1e-13, decrement_tol=1e-14):
+def fit_newton(obj, maxiter=50, gtol=1e-13, decrement_tol=1e-14, step_tol=1e-10, max_blind=5):
     """Returns (x, n_iter, history, stopped_reason)."""
     x = obj.x0()
     f = obj.llf(x)
     history = [(0, f)]
+    blind = 0
     for it in range(1, maxiter + 1):
         g = obj.grad(x)
-        if small_gradient(g, x, f, gtol):
-            return x, it - 1, history, "scaled gradient below gtol"
         s, mu = newton_direction(g, obj.hess(x))
+        small_step = np.max(np.abs(s) / np.maximum(np.abs(x), 1.0), initial=0.0) < step_tol
+        if small_gradient(g, x, f, gtol) and (mu > 0 or small_step):
+            return x, it - 1, history, "scaled gradient below gtol"
         gain = 0.5 * float(g @ s)             # the llf rise the quadratic model predicts
         if mu == 0 and gain < decrement_tol * max(abs(f), 1.0):
             # Inside the quadratic region and the predicted rise is below the
             # rounding level of the llf: a line search can no longer tell
-            # better from worse, so take the pure Newton step and stop.
+            # better from worse, so take the pure Newton step. On a very flat
+            # likelihood that step can still be large (the llf is flat, phi is
+            # not yet right): keep stepping, blind to the llf, until the step is
+            # below step_tol relative to phi (at most max_blind such steps).
             x = x + s
             f = obj.llf(x)
             history.append((it, f))
-            return x, it, history, "Newton decrement below the rounding level of the llf"
+            blind += 1
+            if small_step or blind >= max_blind:
+                return x, it, history, "Newton decrement below the rounding level of the llf"
+            continue
         t = 1.0
         while True:
             f_new = obj.llf(x + t * s)

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from . import hessian
 from .blup import blups, conditional_cov
 # The boundary rule (lme4's isSingular) is the verdict's: convergence.zero_pivots.
 from .convergence import zero_pivots
@@ -97,7 +98,7 @@ class MixedLMResults:
         self.k_re2 = n_tril(self.k_re)
         self.nobs = model.n_totobs
         self.ngroups = model.n_groups
-        self.df_resid = self.nobs - np.linalg.matrix_rank(model.exog)
+        self.df_resid = self.nobs - (np.linalg.matrix_rank(model.exog) if self.k_fe else 0)
         self.exog_names = list(model.exog_names)
         self.cov_param_names = covariance_param_names(model.exog_re_names, model.vc_names)
         self.param_names = self.exog_names + self.cov_param_names
@@ -110,7 +111,7 @@ class MixedLMResults:
         beta = self.point.beta_hat.copy()
         Psi_re, psi_vc = unpack_profile(self.theta, self.k_re)
         re = list(model.exog_re_names)
-        self.fe_params = pd.Series(beta, index=self.exog_names)
+        self.fe_params = pd.Series(beta.copy(), index=self.exog_names)   # no array shared with params_object
         self.cov_re_unscaled = pd.DataFrame(Psi_re, index=re, columns=re)
         self.cov_re = pd.DataFrame(Psi_re * self.scale, index=re, columns=re)
         self.vcomp = pd.Series(psi_vc * self.scale, index=list(model.vc_names), dtype=float)
@@ -165,7 +166,11 @@ class MixedLMResults:
     @functools.cached_property
     def _cov_params(self):
         """inv(-H) over the estimated, off-boundary parameters; 0 rows for held ones, nan for boundary."""
-        H = self.model.hessian(self.theta, self.reml)      # (eq:hess-full), at beta_hat
+        # (eq:hess-full) at beta_hat, from the Point at phi itself: going back
+        # through theta -> phi would re-factor Psi, which near the boundary or at
+        # extreme scales can land on a slightly different (even unevaluable) point.
+        H = hessian.hessian_beta_theta(self.model.stats, self.model.layout, self.point,
+                                       self.point.beta_hat, self.reml)
         p = self.k_fe
         held = np.zeros(p + len(self.theta), bool)
         if self.free is not None:
@@ -175,7 +180,7 @@ class MixedLMResults:
         cov = np.zeros_like(H)
         try:
             cov[np.ix_(keep, keep)] = np.linalg.inv(-H[np.ix_(keep, keep)])
-        except np.linalg.LinAlgError:
+        except (np.linalg.LinAlgError, ValueError):       # singular, or H not finite
             cov[np.ix_(keep, keep)] = np.nan
         cov[boundary, :] = np.nan
         cov[:, boundary] = np.nan

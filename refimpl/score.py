@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import batched
 from .likelihood import quad_form
 from .parameters import jacobian_sqrt_to_profile, sqrt_to_profile
 
@@ -41,12 +42,16 @@ class GroupSolves:
 def group_solves(stats, point):
     """M_i, N_i, h_i at a Point, computed once and kept on the Point."""
     if "solves" not in point.cache:
-        K = np.linalg.solve(point.R, point.Lambda.T @ stats.ZtZ)      # (G, q, q)
-        Kt = np.swapaxes(K, 1, 2)
+        LtA = np.swapaxes(batched.times_shared(stats.ZtZ, point.Lambda), 1, 2)   # Lambda' A_i
+        K = batched.solve_lower(point.R, LtA)                                   # (G, q, q)
+        p = point.k_fe
+        # K_i' [K_i | W_i | w_i] in one batched product; Wc = [W | w] as the Point holds it
+        KtKWw = np.swapaxes(K, 1, 2) @ np.concatenate([K, point.W, point.w[:, :, None]], axis=2)
+        q = K.shape[1]
         point.cache["solves"] = GroupSolves(
-            M=stats.ZtZ - Kt @ K,
-            N=stats.ZtX - Kt @ point.W,
-            h=stats.Zty0 - np.einsum("gba,gb->ga", K, point.w),
+            M=stats.ZtZ - KtKWw[:, :, :q],
+            N=stats.ZtX - KtKWw[:, :, q:q + p],
+            h=stats.Zty0 - KtKWw[:, :, q + p],
         )
     return point.cache["solves"]
 
@@ -55,7 +60,7 @@ def u_at(stats, point, beta):
     """u_i = Z_i'V_i^{-1}(y_i - X_i beta), (G, q)."""
     s = group_solves(stats, point)
     d = np.asarray(beta, float) - stats.beta_ols
-    return s.h - s.N @ d
+    return s.h - batched.times_shared(s.N, d[:, None])[:, :, 0]
 
 
 def XtVinvX_inv(point):
@@ -78,10 +83,10 @@ def score_matrix(stats, point, beta, reml, Q=None, scale=None):
         weight = m / (2.0 * Q)
     else:
         weight = 1.0 / (2.0 * scale)
-    G = -0.5 * s.M.sum(axis=0) + weight * np.einsum("ga,gb->ab", u, u)
+    G = -0.5 * s.M.sum(axis=0) + weight * (u.T @ u)                     # u'u = sum_i u_i u_i'
     if reml:
-        NWi = s.N @ XtVinvX_inv(point)                                   # (G, q, p)
-        G = G + 0.5 * np.einsum("gap,gbp->ab", NWi, s.N)
+        NWi = batched.times_shared(s.N, XtVinvX_inv(point))             # N_i W^{-1}, (G, q, p)
+        G = G + 0.5 * np.tensordot(NWi, s.N, axes=([0, 2], [0, 2]))     # sum_i N_i W^{-1} N_i'
     return G
 
 
@@ -91,9 +96,16 @@ def trace_with_basis(E, G):
 
 
 def profiled_score(stats, layout, point, reml):
-    """Score of the profiled log-likelihood w.r.t. theta  (eq:score-profile)."""
-    G = score_matrix(stats, point, point.beta_hat, reml, Q=point.qf)
-    return trace_with_basis(layout.dPsi_dtheta(), G)
+    """Score of the profiled log-likelihood w.r.t. theta  (eq:score-profile).
+
+    Kept on the Point: the optimizer, the Hessian (eq:hess-sqrt) and the verdict
+    all ask for it at the same point.
+    """
+    key = ("score", bool(reml))
+    if key not in point.cache:
+        G = score_matrix(stats, point, point.beta_hat, reml, Q=point.qf)
+        point.cache[key] = trace_with_basis(layout.dPsi_dtheta(), G)
+    return point.cache[key].copy()
 
 
 def profiled_score_sqrt(stats, layout, point, reml):

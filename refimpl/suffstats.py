@@ -7,8 +7,13 @@ profiled log-likelihood, its score and its Hessian see the data only through
     X'X  (p x p),             X'y0  (p),                y0'y0             (eq:suffstats)
 
 stacked over groups into arrays of shape (G, q, q), (G, q, p), (G, q). They are
-computed once, in one pass over the rows, with ``np.bincount`` (a group sum
-without a Python loop over groups).
+computed once, in one pass over the rows: row r contributes the outer product
+z_r' [z_r | x_r | y0_r] (q x (q + p + 1)), and with the rows ordered by group
+each group's sum is one ``np.add.reduceat`` over a contiguous block. The pass
+goes in chunks of CHUNK_ROWS rows, so the row-wise products never occupy more
+than a few megabytes, whatever n is. ``ZtX`` and ``Zty0`` are views into one
+(G, q, p + 1) stack ``ZtXy0`` (the likelihood uses them side by side).
+dense.dense_sufficient_statistics is the naive twin (a Python loop over groups).
 
 OLS centering (eq:ols-centering). We store statistics of y0 = y - X b_ols, not
 of y, where b_ols is the ordinary least-squares fit. The model is equivariant
@@ -27,14 +32,23 @@ class SufficientStatistics:
     """The stacks of eq:suffstats plus the sizes they came from."""
 
     ZtZ: np.ndarray      # A_i, (G, q, q)
-    ZtX: np.ndarray      # B_i, (G, q, p)
-    Zty0: np.ndarray     # c_i, (G, q)
+    ZtXy0: np.ndarray    # [B_i | c_i], (G, q, p + 1)
     XtX: np.ndarray      # (p, p)
     Xty0: np.ndarray     # (p,)   zero up to rounding: X'(y - X b_ols) = 0
     y0ty0: float         # residual sum of squares of the OLS fit
     beta_ols: np.ndarray  # b_ols, (p,)
     n_obs: int
     group_sizes: np.ndarray  # n_i, (G,)
+
+    @property
+    def ZtX(self):
+        """B_i = Z_i'X_i, (G, q, p): a view into ZtXy0."""
+        return self.ZtXy0[:, :, :-1]
+
+    @property
+    def Zty0(self):
+        """c_i = Z_i'y0_i, (G, q): a view into ZtXy0."""
+        return self.ZtXy0[:, :, -1]
 
     @property
     def n_groups(self):
@@ -49,6 +63,9 @@ class SufficientStatistics:
         return self.ZtZ.shape[1]
 
 
+CHUNK_ROWS = 1 << 16   # rows per chunk of the one-pass construction (~5 MB of products for q = 2)
+
+
 def group_sums(values, group_index, n_groups):
     """Sum the rows of ``values`` (n,) or (n, m) within each group: (G,) or (G, m)."""
     if values.ndim == 1:
@@ -59,7 +76,14 @@ def group_sums(values, group_index, n_groups):
                      for j in range(values.shape[1])], axis=-1).reshape(n_groups, values.shape[1])
 
 
-def compute_sufficient_statistics(y, X, Z, group_index, n_groups):
+def sorted_by_group(group_index):
+    """Row order that makes every group a contiguous block (None if it already is)."""
+    if np.all(group_index[1:] >= group_index[:-1]):
+        return None
+    return np.argsort(group_index, kind="stable")
+
+
+def compute_sufficient_statistics(y, X, Z, group_index, n_groups, chunk_rows=CHUNK_ROWS):
     """Build the stacks of eq:suffstats in one pass over the rows.
 
     y (n,), X (n, p), Z (n, q) the padded random-effects design (layout.py),
@@ -68,6 +92,7 @@ def compute_sufficient_statistics(y, X, Z, group_index, n_groups):
     y = np.asarray(y, float)
     X = np.asarray(X, float)
     Z = np.asarray(Z, float)
+    group_index = np.asarray(group_index)
     n, p = X.shape
     q = Z.shape[1]
 
@@ -75,18 +100,19 @@ def compute_sufficient_statistics(y, X, Z, group_index, n_groups):
     beta_ols = np.linalg.lstsq(X, y, rcond=None)[0]
     y0 = y - X @ beta_ols
 
-    ZtZ = np.zeros((n_groups, q, q))
-    for a in range(q):
-        for b in range(a + 1):
-            ZtZ[:, a, b] = group_sums(Z[:, a] * Z[:, b], group_index, n_groups)
-            ZtZ[:, b, a] = ZtZ[:, a, b]
-    ZtX = np.zeros((n_groups, q, p))
-    for a in range(q):
-        ZtX[:, a, :] = group_sums(Z[:, a:a + 1] * X, group_index, n_groups)
-    Zty0 = group_sums(Z * y0[:, None], group_index, n_groups)
+    # Row r adds z_r' [z_r | x_r | y0_r] to its group's (q, q + p + 1) block.
+    order = sorted_by_group(group_index)
+    sums = np.zeros((n_groups, q, q + p + 1))
+    for start in range(0, n, chunk_rows):
+        rows = slice(start, min(start + chunk_rows, n)) if order is None else order[start:start + chunk_rows]
+        g, Zr = group_index[rows], Z[rows]
+        D = np.concatenate([Zr, X[rows], y0[rows, None]], axis=1)        # [z_r | x_r | y0_r]
+        outer = Zr[:, :, None] * D[:, None, :]                           # (rows, q, q + p + 1)
+        first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])              # where each group's block starts
+        sums[g[first]] += np.add.reduceat(outer, first, axis=0)          # a group may span two chunks
 
     return SufficientStatistics(
-        ZtZ=ZtZ, ZtX=ZtX, Zty0=Zty0,
+        ZtZ=np.ascontiguousarray(sums[:, :, :q]), ZtXy0=np.ascontiguousarray(sums[:, :, q:]),
         XtX=X.T @ X, Xty0=X.T @ y0, y0ty0=float(y0 @ y0),
         beta_ols=beta_ols, n_obs=n,
         group_sizes=np.bincount(group_index, minlength=n_groups),

@@ -3,6 +3,9 @@
 * Hypothesis profiles: ``default`` (50 examples, no deadline), ``ci`` (the same,
   derandomized so CI runs are reproducible) and ``long`` (2000 examples).
   Choose with ``HYPOTHESIS_PROFILE=long``; ``CI=true`` selects ``ci``.
+* tests/test_properties.py runs ROBUST_EXAMPLES generated designs (default
+  2000; ``make test-long`` runs 20,000) and writes the count of each outcome to
+  reports/robustness_counts.json; the end of the pytest run prints them.
 * Tests marked ``@pytest.mark.r`` need R + lme4 + rpy2.  Outside CI they are
   skipped, with the message saying what to install, when R is unavailable;
   in CI (``CI`` set) they fail instead, so a missing install cannot hide.
@@ -11,7 +14,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -51,3 +57,19 @@ def r():
     from validation import rbridge
 
     return rbridge.require_r(["lme4"])
+
+
+_SESSION_START = time.time()
+_ROBUSTNESS_COUNTS = Path(__file__).parents[1] / "reports" / "robustness_counts.json"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the outcome counts of the property-based robustness run, if it ran."""
+    path = _ROBUSTNESS_COUNTS
+    if not path.exists() or path.stat().st_mtime < _SESSION_START:
+        return
+    counts = json.loads(path.read_text())
+    outcomes = ", ".join(f"{k}: {v}" for k, v in counts["outcomes"].items())
+    terminalreporter.write_sep("-", "robustness (tests/test_properties.py)")
+    terminalreporter.write_line(f"{counts['examples']} generated designs: {outcomes}; "
+                                f"slowest {counts['slowest_example_seconds']} s ({path})")

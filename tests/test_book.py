@@ -89,6 +89,20 @@ def test_every_derivation_page_ends_with_an_asserting_cell():
         assert text.rstrip().endswith("```"), f"book/{page}.md does not end with its check cell"
 
 
+def test_build_environment_drops_what_an_embedded_r_added():
+    """After rpy2 starts R in-process, jupyter-book must not inherit R's settings
+    (they break its theme step); without an embedded R nothing is touched."""
+    plain = {"PATH": "/usr/bin", "EDITOR": "vi", "LD_LIBRARY_PATH": "/opt/lib"}
+    assert book_build.environment_without_embedded_r(plain) == plain
+    embedded = dict(plain, R_HOME="/usr/lib/R", R_SESSION_TMPDIR="/tmp/Rtmp1", R_PAPERSIZE="a4",
+                    _R_CHECK_X_="1", PYTHON_SESSION_INITIALIZED="pid=1", SED="/bin/sed",
+                    LD_LIBRARY_PATH="/usr/lib/R/lib:/opt/lib")
+    env = book_build.environment_without_embedded_r(embedded)
+    assert not [k for k in env if k.startswith(("R_", "_R_"))]
+    assert "PYTHON_SESSION_INITIALIZED" not in env and "SED" not in env
+    assert env["LD_LIBRARY_PATH"] == "/opt/lib" and env["PATH"] == "/usr/bin"
+
+
 def test_missing_mathjax_gives_the_fix(tmp_path):
     with pytest.raises(book_build.BuildError, match="make setup"):
         book_build.check_mathjax(tmp_path / "no-such-es5")

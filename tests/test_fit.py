@@ -144,3 +144,24 @@ def test_bad_fit_options_are_refused(dietox, bad, match):
     model = MixedLM.from_formula("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")
     with pytest.raises(ValueError, match=match):
         model.fit(**bad)
+
+
+def test_default_is_em_then_newton_with_a_fallback_when_newton_fails(dietox, monkeypatch):
+    """The default runs EM then Newton; if Newton does not pass the verdict
+    (here: a Newton that never moves), steepest ascent + BFGS from the EM point
+    still reach the optimum."""
+    import refimpl.fit as fit_module
+
+    model = MixedLM.from_formula(data=dietox, **DIETOX["dietox_slope"])
+    good = _fit(model, full_output=True)
+    assert [s for s, _, _ in good.history][:1] == ["em"]
+    assert {s for s, _, _ in good.history} == {"em", "newton"}
+
+    def stalled_newton(obj, **kw):
+        return obj.x0(), 0, [], "stalled (test double)"
+
+    monkeypatch.setattr(fit_module, "fit_newton", stalled_newton)
+    res = _fit(model, full_output=True)
+    assert {"steepest", "bfgs"} <= {s for s, _, _ in res.history}
+    assert res.converged, res.convergence.reason
+    assert abs(res.llf - good.llf) < OPTIMA_LLF

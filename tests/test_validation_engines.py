@@ -154,7 +154,10 @@ def test_missing_r_makes_lme4_rows_unavailable_with_the_install_hint(monkeypatch
 def test_registry_has_every_model_in_reml_and_ml():
     models = {"dietox_intercept", "dietox_slope", "sleepstudy_corr", "sleepstudy_uncorr",
               "dyestuff", "dyestuff2", "pastes", "crossed", "sim_balanced",
-              "sim_unbalanced_singletons", "sim_slopes3", "sim_near_singular", "sim_vc_slope"}
+              "sim_unbalanced_singletons", "sim_slopes3", "sim_near_singular", "sim_vc_slope",
+              "oneway_offset", "oneway_tiny"}
     assert set(CASES) == {f"{m}/{k}" for m in models for k in ("reml", "ml")}
     assert CASES["dyestuff2/ml"].boundary and not CASES["sim_near_singular/ml"].well_conditioned
+    # a boundary flag can hold for one criterion only
+    assert CASES["oneway_tiny/ml"].boundary and not CASES["oneway_tiny/reml"].boundary
     assert CASES["pastes/reml"].lme4().formula == "strength ~ 1 + (1 | batch) + (1 | batch:cask)"

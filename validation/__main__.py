@@ -6,6 +6,7 @@
     python -m validation list
     python -m validation audit [--cases PATTERN...] [--engines NAME...] [--plugin ...]
     python -m validation regenerate-references [--force] [--cases PATTERN...]
+    python -m validation bench [--quick] [--sizes G...] [--engines NAME...] [--out DIR]
 
 ``run`` fits every selected case with every engine (in worker processes, each
 fit with a timeout), audits each answer with refimpl's analytic score,
@@ -173,11 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--timeout", type=float, default=300.0)
     p.set_defaults(func=cmd_regenerate)
+
+    from . import bench
+
+    bench.add_parser(sub)        # time refimpl, statsmodels and lme4 side by side (bench.py)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv_echo = argv[1:]            # the command line, for reports that say how to reproduce them
     try:
         return int(args.func(args))
     except KeyError as exc:  # unknown case pattern or engine

@@ -8,7 +8,8 @@ A :class:`Case` is everything an engine needs to fit one model:
 * ``reml`` -- fit by REML (True) or ML (False);
 * ``lme4_formula`` -- the same model in lme4's syntax, derived from ``spec``
   by :func:`derive_lme4` unless stored beside the case;
-* ``boundary`` -- the optimum lies on the boundary (a variance of 0);
+* ``boundary`` -- the optimum lies on the boundary (a variance of 0); in the
+  registry ``boundary="ml"`` (or ``"reml"``) flags one criterion only;
 * ``well_conditioned`` -- parameters are gated at ``PARAM_LRE_MIN`` only where
   the problem is well conditioned (DESIGN.md, tolerance tiers); elsewhere the
   parameter LREs are shown but only the log-likelihood is gated.
@@ -73,6 +74,21 @@ def preset_loader(name: str, seed: int) -> Callable[[], pd.DataFrame]:
     def load() -> pd.DataFrame:
         return _load_preset(name, seed).data.copy()
     load.__qualname__ = f"preset_loader({name!r}, {seed})"
+    return load
+
+
+@functools.lru_cache(maxsize=None)
+def _load_design(name: str) -> pd.DataFrame:
+    from certified import designs
+
+    return designs.load(name)
+
+
+def design_loader(name: str) -> Callable[[], pd.DataFrame]:
+    """A loader for a seeded data set of ``certified.designs`` (``data/certified/``)."""
+    def load() -> pd.DataFrame:
+        return _load_design(name).copy()
+    load.__qualname__ = f"design_loader({name!r})"
     return load
 
 
@@ -307,6 +323,16 @@ _MODELS: list[dict[str, Any]] = [
          description="Simulated random-effects covariance close to singular."),
     dict(name="sim_vc_slope", preset="vc_slope",
          description="Simulated random slope as a variance component."),
+    # Balanced one-way designs with hard numerics (certified/designs.py). lme4's
+    # optimum is not accurate enough here to grade parameters by (a variance
+    # ratio of 1e-6; y around 1e8): the certified values grade them instead.
+    dict(name="oneway_offset", design="oneway_offset", well_conditioned=False,
+         spec=dict(formula="y ~ 1", groups="g"),
+         description="Balanced one-way, 10 x 6, y around 1e8 (certified by ANOVA too)."),
+    dict(name="oneway_tiny", design="oneway_tiny", well_conditioned=False, boundary="ml",
+         spec=dict(formula="y ~ 1", groups="g"),
+         description="Balanced one-way, 20 x 5: REML variance ratio 1e-6 (interior); "
+                     "the ML estimate is on the boundary."),
 ]
 
 
@@ -318,6 +344,10 @@ def _build() -> dict[str, Case]:
                 loader = dataset_loader(m["dataset"])
                 spec: dict | Callable[[], dict] = m["spec"]
                 source = f"refimpl.datasets.load({m['dataset']!r})"
+            elif "design" in m:
+                loader = design_loader(m["design"])
+                spec = m["spec"]
+                source = f"certified.designs.load({m['design']!r})"
             else:
                 loader = preset_loader(m["preset"], SIM_SEED)
                 spec = preset_spec(m["preset"], SIM_SEED)
@@ -325,7 +355,9 @@ def _build() -> dict[str, Case]:
             name = f"{m['name']}/{'reml' if reml else 'ml'}"
             cases[name] = Case(
                 name=name, loader=loader, spec_source=spec, reml=reml,
-                description=m["description"], boundary=m.get("boundary", False),
+                description=m["description"],
+                # True, or "reml"/"ml" when only that criterion's optimum is on the boundary
+                boundary=m.get("boundary", False) in (True, "reml" if reml else "ml"),
                 well_conditioned=m.get("well_conditioned", True),
                 lme4_formula=m.get("lme4_formula"), lme4_map=m.get("lme4_map"),
                 source=source,

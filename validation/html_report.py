@@ -8,7 +8,10 @@ a network).  Plots are drawn with matplotlib's Agg backend:
   vcomp, scale, llf) against the reference store, written rounded down (the
   number of correct digits, so a 4 is below the gate of 5);
 * llf differences -- engine llf minus reference llf per case and engine (one
-  marker each), on a symmetric-log axis, with the LLF_VS_LME4 band shaded.
+  marker each), on a symmetric-log axis, with the LLF_VS_LME4 band shaded;
+* the same heat map against the certified values (``data/certified``), with
+  a table of the smallest LRE per engine and quantity over the non-boundary
+  certified cases (refimpl_default is gated there at CERTIFIED_LRE_MIN).
 """
 
 from __future__ import annotations
@@ -57,17 +60,37 @@ def _min_lre_table(out: RunOutcome):
 
 
 def heatmap_png(out: RunOutcome) -> str | None:
+    t = _min_lre_table(out)
+    if not t:
+        return None
+    return _heatmap(t, [e for e in out.engines if any(k[0] == e for k in t)],
+                    [c.name for c in out.cases], PARAM_LRE_MIN,
+                    "Log relative error against the reference (lme4 tight)")
+
+
+def certified_heatmap_png(out: RunOutcome) -> str | None:
+    """Heat map of the smallest LRE per (case, engine, kind) against the certified values."""
+    info = out.certified or {}
+    if not info.get("table"):
+        return None
+    t = {(e, c, k): v for e, cs in info["table"].items() for c, ks in cs.items()
+         for k, v in ks.items()}
+    cases = [c.name + (" [b]" if info["cases"][c.name]["boundary"] else "")
+             for c in out.cases if c.name in info["cases"]]
+    t = {(e, c + (" [b]" if info["cases"][c]["boundary"] else ""), k): v
+         for (e, c, k), v in t.items()}
+    return _heatmap(t, [e for e in out.engines if e in info["table"]], cases,
+                    info["lre_min"], "Log relative error against the certified values "
+                    "(30 digits; [b] = boundary, not gated)")
+
+
+def _heatmap(t, engines, cases, gate, title) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    t = _min_lre_table(out)
-    if not t:
-        return None
-    engines = [e for e in out.engines if any(k[0] == e for k in t)]
-    cases = [c.name for c in out.cases]
     M = np.full((len(cases), len(engines) * len(KINDS)), np.nan)
     for i, c in enumerate(cases):
         for j, e in enumerate(engines):
@@ -89,8 +112,8 @@ def heatmap_png(out: RunOutcome) -> str | None:
         ax.text(j * len(KINDS) + len(KINDS) / 2 - 0.5, -1, e, ha="center", va="bottom",
                 fontsize=7, rotation=20)
     cb = fig.colorbar(im, ax=ax, fraction=0.02)
-    cb.set_label(f"min LRE (gate: >= {PARAM_LRE_MIN:g})")
-    ax.set_title("Log relative error against the reference (lme4 tight)", pad=40)
+    cb.set_label(f"min LRE (gate: >= {gate:g})")
+    ax.set_title(title, pad=40)
     s = _png(fig)
     plt.close(fig)
     return s
@@ -147,6 +170,68 @@ def _fmt(x, spec=".3g") -> str:
     return "" if x is None else format(x, spec)
 
 
+def _certified_html(out: RunOutcome) -> list[str]:
+    """The section "Against certified values": summary table, heat map, per-case table."""
+    e = html.escape
+    info = out.certified or {}
+    if not info.get("available") or not info.get("cases"):
+        return [f"<p>{e(info.get('note', ''))}</p>"] if info.get("note") else []
+    lo, kinds = info["lre_min"], info["kinds"]
+    engines = [x for x in out.engines if x in info["table"]]
+    parts = ["<h2>Against certified values</h2>",
+             f"<p>{len(info['cases'])} cases have certified values in "
+             f"<code>{e(info['store'])}</code>: 30 correct significant digits from an "
+             "independent mpmath Newton refinement (two precisions), and for balanced one-way "
+             "designs from the ANOVA closed form too (see the book, &ldquo;Certified "
+             "values&rdquo;). Each cell: the smallest LRE, i.e. the number of correct digits "
+             f"of the engine&rsquo;s answer. Gate: <code>{e(', '.join(info['gated_engines']) or 'none')}"
+             f"</code> &ge; {lo:g} on every non-boundary case; the rest informative.</p>",
+             "<p><b>Smallest LRE over the non-boundary certified cases</b></p>"
+             "<table><tr><th class='l'>engine</th>"
+             + "".join(f"<th>{e(k)}</th>" for k in kinds) + "<th>all</th></tr>"]
+    for x in engines:
+        m = info["min_non_boundary"].get(x, {})
+        gated = x in info["gated_engines"]
+        cells = []
+        for k in list(kinds) + ["all"]:
+            v = min(m.values()) if k == "all" and m else m.get(k)
+            cls = "" if v is None else ("pass" if v >= lo else ("fail" if gated else "off"))
+            cells.append(f"<td class='{cls}'>{_fmt(v, '.1f')}</td>")
+        parts.append(f"<tr><td class='l'>{e(x)}{' (gated)' if gated else ''}</td>"
+                     + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    for k, why in (info.get("known_shortfalls") or {}).items():
+        parts.append(f"<p><b>Known shortfall, shown but not gated:</b> {e(k)}: {e(why)}</p>")
+    png = certified_heatmap_png(out)
+    if png:
+        parts.append("<img alt='certified LRE heat map' "
+                     f"src='data:image/png;base64,{png}'>")
+    parts.append("<p><b>Per case</b> (smallest LRE over all quantities)</p><table><tr>"
+                 "<th class='l'>case</th><th>boundary</th><th>certified digits</th>"
+                 "<th class='l'>second path</th>"
+                 + "".join(f"<th>{e(x)}</th>" for x in engines) + "</tr>")
+    for c in out.cases:
+        ci = info["cases"].get(c.name)
+        if ci is None:
+            continue
+        sp = (f"ANOVA closed form, agrees to {ci['second_path_min_agreement']} digits"
+              if ci.get("second_path") else "")
+        row = [f"<tr><td class='l'>{e(c.name)}</td>"
+               f"<td>{'yes: ' + e(', '.join(ci['boundary_parameters'])) if ci['boundary'] else ''}</td>"
+               f"<td>{ci['min_digits']}{' STALE' if ci['stale'] else ''}</td>"
+               f"<td class='l'>{e(sp)}</td>"]
+        for x in engines:
+            ks = info["table"].get(x, {}).get(c.name)
+            v = min(ks.values()) if ks else None
+            gated = x in info["gated_engines"] and not ci["boundary"]
+            cls = "" if v is None else ("pass" if v >= lo else ("fail" if gated else "off"))
+            tip = e("; ".join(f"{k} {ks[k]:.1f}" for k in kinds if ks and k in ks))
+            row.append(f"<td class='{cls}' title='{tip}'>{_fmt(v, '.1f')}</td>")
+        parts.append("".join(row) + "</tr>")
+    parts.append("</table>")
+    return parts
+
+
 def render(out: RunOutcome) -> str:
     from .report import cell
 
@@ -195,6 +280,8 @@ def render(out: RunOutcome) -> str:
         if png:
             parts.append(f"<h2>{title}</h2><img alt='{title}' "
                          f"src='data:image/png;base64,{png}'>")
+
+    parts += _certified_html(out)
 
     parts.append("<h2>Rows</h2><table><tr><th class='l'>engine</th><th class='l'>case</th>"
                  "<th>status</th><th>gated</th><th>min LRE</th><th class='l'>worst</th>"

@@ -3,7 +3,8 @@
 * :class:`Progress` -- a one-line text bar on stderr while fitting (redrawn in
   place on a terminal; a line per 10% otherwise).
 * :func:`terminal` -- a case x engine table (each cell: the smallest parameter
-  LRE and a verdict), then the details of every row that did not pass.
+  LRE and a verdict), then the details of every row that did not pass, then
+  the scores against the certified values (:func:`certified_table`).
 * :func:`write_json` -- ``validation.json`` with every number of the run.
 * :func:`write_html` -- ``validation.html``, static, viewable offline (see
   ``html_report.py``).
@@ -19,7 +20,7 @@ from pathlib import Path
 from .record import EngineResult
 from .suite import RunOutcome
 
-__all__ = ["Progress", "terminal", "write_json", "write_html", "cell"]
+__all__ = ["Progress", "terminal", "certified_table", "write_json", "write_html", "cell"]
 
 
 class Progress:
@@ -137,9 +138,53 @@ def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
                 if e not in seen:
                     seen.add(e)
                     w(f"  {e}: {why}\n")
+    certified_table(out, stream)
     w(f"\nGATE {out.gate_summary}  (exit code {out.exit_code}; gated engines: "
       f"{', '.join(out.meta['gated_engines']) or 'none'})\n")
     stream.flush()
+
+
+def certified_table(out: RunOutcome, stream=sys.stdout) -> None:
+    """LRE against the certified values: case x engine (smallest over all quantities),
+    then per engine and quantity kind the smallest over the non-boundary cases."""
+    info = out.certified or {}
+    w = stream.write
+    if not info.get("available"):
+        if info.get("note"):
+            w(f"\ncertified values: {info['note']}\n")
+        return
+    cases = [c for c in (x.name for x in out.cases) if c in info["cases"]]
+    if not cases:
+        return
+    table, lo = info["table"], info["lre_min"]
+    engines = [e for e in out.engines if e in table]
+    heads = [short(e) for e in engines]
+    cw = max(10, *(len(h) for h in heads)) + 1
+    nw = max(len(c) for c in cases) + 4
+    w(f"\nLRE against certified values ({len(cases)} cases, {info['store']}): smallest over "
+      f"fe, bse, cov_re, vcomp, scale, llf; [b] = optimum on the boundary (not gated); "
+      f"gate: {', '.join(info['gated_engines']) or 'none'} >= {lo:g}\n")
+    w("case".ljust(nw) + "".join(h.rjust(cw) for h in heads) + "  cert. digits\n")
+    w("-" * (nw + cw * len(engines) + 14) + "\n")
+    for c in cases:
+        ci = info["cases"][c]
+        w((c + (" [b]" if ci["boundary"] else "")).ljust(nw))
+        for e in engines:
+            kinds = table.get(e, {}).get(c)
+            w((f"{min(kinds.values()):4.1f}" if kinds else "").rjust(cw))
+        extra = " STALE" if ci["stale"] else ""
+        if ci.get("second_path_min_agreement") is not None:
+            extra += f" (ANOVA: {ci['second_path_min_agreement']})"
+        w(f"  {ci['min_digits']}{extra}\n")
+    kinds = info["kinds"]
+    w("\nsmallest LRE over the non-boundary certified cases, per quantity:\n")
+    w("engine".ljust(18) + "".join(k.rjust(8) for k in kinds) + "     all\n")
+    for e in engines:
+        m = info["min_non_boundary"].get(e, {})
+        w(e.ljust(18) + "".join((f"{m[k]:8.1f}" if k in m else "       -") for k in kinds)
+          + (f"{min(m.values()):8.1f}" if m else "       -") + "\n")
+    for k, why in (info.get("known_shortfalls") or {}).items():
+        w(f"known shortfall, shown but not gated: {k}: {why}\n")
 
 
 def write_json(out: RunOutcome, path: Path) -> Path:

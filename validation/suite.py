@@ -11,6 +11,11 @@ Exit status (documented in ``compare.py``, "Gating"):
 * 2 -- nothing was graded: no gated engine produced a row to compare (e.g.
   refimpl's fitter is not importable yet and no plug-in was given).  Use
   ``--gate none`` to run informative engines only and exit 0.
+
+The certified values (``data/certified/``) add a second, independent grading
+(:func:`certified_section`): every engine's answer is scored by LRE against
+them, and refimpl's default fit (when gated) must reach CERTIFIED_LRE_MIN on
+every non-boundary certified case, or the run exits 1.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from typing import Any
 from . import references
 from .audit import Auditor
 from .cases import Case, data_sha256
-from .compare import Comparison, RowVerdict, grade_row
+from .compare import (CERTIFIED_GATED, CERTIFIED_KINDS, CERTIFIED_KNOWN_SHORTFALLS,
+                      Comparison, RowVerdict, compare_to_certified, grade_row)
 from .record import EngineResult
 from .runner import engine_label, run_tasks
 
-__all__ = ["RunOutcome", "run", "default_gated", "cost_hint_from"]
+__all__ = ["RunOutcome", "run", "default_gated", "cost_hint_from", "certified_section"]
 
 
 #: refimpl engines whose answer must match the references on every case. EM and
@@ -70,6 +76,8 @@ class RunOutcome:
     reference_info: dict[str, Any]
     exit_code: int = 0
     gate_summary: str = ""
+    certified: dict[str, Any] = dataclasses.field(default_factory=dict)
+    certified_comparisons: list[Comparison] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         from .record import encode_floats
@@ -86,6 +94,8 @@ class RunOutcome:
             "results": [r.to_dict() for r in self.results],
             "audits": self.audits,
             "comparisons": [c.to_dict() for c in self.comparisons],
+            "certified": {**self.certified,
+                          "comparisons": [c.to_dict() for c in self.certified_comparisons]},
         })
 
 
@@ -171,6 +181,9 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
         rows.append(verdict)
         comps += cs
 
+    cert_info, cert_comps = certified_section(cases, results, gated)
+    cert_failed = [c for c in cert_comps if c.gated and c.passed is False]
+
     gated_rows = [v for v in rows if v.gated and v.passed is not None]
     failed = [v for v in gated_rows if not v.passed]
     n_checks = sum(1 for c in comps if c.gated)
@@ -187,6 +200,14 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     else:
         code = 0
         summary = f"PASS: {len(gated_rows)} gated rows, {n_checks} gated checks"
+    if cert_failed:
+        code = 1
+        rows_failed = sorted({f"{c.engine} {c.case}" for c in cert_failed})
+        summary = (f"FAIL: certified values: {len(cert_failed)} gated quantities below LRE "
+                   f"{cert_info['lre_min']:g} ({', '.join(rows_failed)}); "
+                   f"reference gate: {summary}")
+    elif cert_info.get("gated_summary"):
+        summary += f"; certified: {cert_info['gated_summary']}"
     ref_audits = [a for a in audits if a["engine"] == "reference" and a["available"]]
     ref_audit_summary = (
         f"{sum(1 for a in ref_audits if a['stationary'])} of {len(ref_audits)} reference "
@@ -204,4 +225,90 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
         (auditor._reason or ""),
     }
     return RunOutcome(meta, cases, labels, results, audits, comps, rows, ref_info,
-                      code, summary)
+                      code, summary, cert_info, cert_comps)
+
+
+def certified_section(cases: list[Case], results: list[EngineResult],
+                      gated: list[str]) -> tuple[dict[str, Any], list[Comparison]]:
+    """Score every ``ok`` result on a certified case (compare.compare_to_certified).
+
+    Returns (summary for the report, comparisons).  The summary holds, per
+    certified case, its boundary flag and digits; per engine and case the
+    smallest LRE of each quantity kind (``table``); per engine and kind the
+    smallest LRE over the non-boundary cases (``min_non_boundary``).
+    """
+    try:
+        from certified import CERTIFIED_LRE_MIN
+        from certified import store as cstore
+    except ImportError as exc:
+        return {"available": False, "note": f"certified values unavailable: {exc}"}, []
+    entries = cstore.load_all()
+    gated_here = [e for e in CERTIFIED_GATED if e in gated]
+    info: dict[str, Any] = {"available": True, "store": str(cstore.STORE_DIR),
+                            "lre_min": CERTIFIED_LRE_MIN, "gated_engines": gated_here,
+                            "kinds": list(CERTIFIED_KINDS), "cases": {}}
+    comps: list[Comparison] = []
+    by_case: dict[str, list[EngineResult]] = {}
+    for r in results:
+        by_case.setdefault(r.case, []).append(r)
+    for case in cases:
+        entry = entries.get(case.name)
+        if entry is None:
+            continue
+        try:
+            stale = entry["data_sha256"] != data_sha256(case.data())
+        except Exception:  # noqa: BLE001 -- data not loadable: treat as stale
+            stale = True
+        sp = entry.get("second_path") or {}
+        info["cases"][case.name] = {
+            "boundary": bool(entry.get("boundary")),
+            "boundary_parameters": entry.get("boundary_parameters", []),
+            "min_digits": entry.get("min_digits"), "stale": stale,
+            "method": entry["certification"]["method"],
+            "second_path": sp.get("method"), "second_path_min_agreement": sp.get("min_agreement"),
+        }
+        for r in by_case.get(case.name, []):
+            if r.status != "ok":
+                continue
+            g = r.engine in gated_here
+            if stale:
+                comps.append(Comparison(
+                    r.engine, case.name, "certified", "certified", passed=False if g else None,
+                    gated=g, counts=g,
+                    note=f"stale certified values for {case.name}: the data changed; rebuild "
+                         f"with `python -m certified build --force --cases {case.name}`"))
+                continue
+            comps += compare_to_certified(case, r, entry, g)
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for c in comps:
+        if c.lre is not None:
+            cell = table.setdefault(c.engine, {}).setdefault(c.case, {})
+            cell[c.kind] = min(cell.get(c.kind, c.lre), c.lre)
+    mins: dict[str, dict[str, float]] = {}
+    for e, cases_ in table.items():
+        for cname, kinds in cases_.items():
+            if info["cases"][cname]["boundary"]:
+                continue
+            for k, v in kinds.items():
+                mins.setdefault(e, {})[k] = min(mins.get(e, {}).get(k, v), v)
+    info["table"] = table
+    info["min_non_boundary"] = mins
+    known = {f"{e} {c}": why for (e, c), why in CERTIFIED_KNOWN_SHORTFALLS.items()
+             if e in table and c in info["cases"]}
+    info["known_shortfalls"] = known
+    parts = []
+    for e in gated_here:
+        g = [c for c in comps if c.engine == e and c.gated and c.lre is not None]
+        if g:
+            n_g = len({c.case for c in g})
+            parts.append(f"{e} min LRE {min(c.lre for c in g):.1f} (>= {CERTIFIED_LRE_MIN:g} "
+                         f"required) on {n_g} non-boundary certified cases")
+        short = [k.split(" ", 1)[1] for k in known if k.startswith(e + " ")]
+        if short:
+            lows = {c: min((x.lre for x in comps if x.engine == e and x.case == c
+                            and x.lre is not None), default=None) for c in short}
+            parts.append("known shortfall, not gated: " + ", ".join(
+                f"{c} (min LRE {v:.1f})" if v is not None else c for c, v in lows.items())
+                + " (compare.CERTIFIED_KNOWN_SHORTFALLS)")
+    info["gated_summary"] = "; ".join(parts)
+    return info, comps
