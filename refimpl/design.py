@@ -38,12 +38,13 @@ class Design:
     n_dropped: int = 0
     endog_name: str = "y"
     vc_counts: np.ndarray = None  # (G, k_vc) real (unpadded) columns of each component per group
+    R: np.ndarray = None          # R of [X | y | Z_re] = QR (checks.r_factor): what rank checks read
 
     def __post_init__(self):
         if self.vc_counts is None:
-            self.vc_counts = np.array([[len(cols[g]) for cols in self.vc_column_names]
-                                       for g in range(self.n_groups)], dtype=int).reshape(
-                self.n_groups, len(self.vc_column_names))
+            self.vc_counts = np.zeros((self.n_groups, len(self.vc_column_names)), dtype=int)
+            for j, cols in enumerate(self.vc_column_names):
+                self.vc_counts[:, j] = [len(names) for names in cols]
 
     def real_slot_mask(self):
         """(G, q) True where a column of the padded Z_i is real, False where it is padding."""
@@ -82,30 +83,61 @@ def _sorted_labels(labels):
 
 
 def _encode_groups(groups, n):
+    """(codes, labels): each row's group as an index 0..G-1 into the sorted distinct labels."""
     groups = np.asarray(groups, dtype=object) if not isinstance(groups, np.ndarray) else groups
     if groups.ndim != 1:
         raise ValueError(f"groups must be one-dimensional, got shape {groups.shape}")
     if len(groups) != n:
         raise ValueError(f"groups has {len(groups)} entries but endog has {n} rows; "
                          "pass one group label per row")
-    missing = pd.isna(pd.Series(groups, dtype=object)).to_numpy()
-    if missing.any():
-        raise ValueError(f"groups has {missing.sum()} missing labels (None/NaN), first at row "
-                         f"{np.flatnonzero(missing)[0]}; drop those rows or give them a label")
+    if groups.dtype.kind in "biuf":
+        return _encode_numeric_groups(groups)
+    return _encode_any_groups(groups)
+
+
+def _encode_any_groups(groups):
+    """Labels of any type (mixed, objects, None), as statsmodels groups them: one Python object per row."""
+    _refuse_missing_labels(pd.isna(pd.Series(groups, dtype=object)).to_numpy())
     labels = _sorted_labels(groups)
     codes = pd.Index(pd.Series(labels, dtype=object)).get_indexer(pd.Series(groups, dtype=object))
     return codes.astype(np.intp), labels
 
 
+def _encode_numeric_groups(groups):
+    """_encode_any_groups for bool, integer or float labels, without a Python object per row.
+
+    The same answer (tests/test_checks_fast.py): the labels sorted by value,
+    as numpy scalars of groups' dtype; NaN counts as a missing label.
+    """
+    if groups.dtype.kind == "f":
+        _refuse_missing_labels(np.isnan(groups))
+    labels, codes = np.unique(groups, return_inverse=True)
+    return codes.astype(np.intp, copy=False), list(labels)
+
+
+def _refuse_missing_labels(missing):
+    if missing.any():
+        raise ValueError(f"groups has {missing.sum()} missing labels (None/NaN), first at row "
+                         f"{np.flatnonzero(missing)[0]}; drop those rows or give them a label")
+
+
+def _nonfinite_rows(arr):
+    """(n,) True where a row of arr (n,) or (n, k) holds NaN or inf."""
+    finite = np.isfinite(arr)
+    if finite.all():                  # the usual case, in one fast pass (a row-wise all() is slow)
+        return np.zeros(len(arr), dtype=bool)
+    return ~finite.reshape(len(arr), -1).all(axis=1)
+
+
 def _check_finite(name, arr):
     """ValueError naming ``name`` if any row of arr holds NaN or inf."""
-    bad_rows = ~np.isfinite(arr).reshape(len(arr), -1).all(axis=1)
+    bad_rows = _nonfinite_rows(arr)
     if bad_rows.any():
         raise ValueError(f"{name} has {bad_rows.sum()} rows with NaN or inf (first at row "
                          f"{np.flatnonzero(bad_rows)[0]}); clean the data or use missing='drop'")
 
 
-def _check_full_rank(X, names):
+def _check_full_rank(R_X, n, names):
     """Raise naming the columns of X that are linear combinations of the others.
 
     "Linear combination" is judged to within rounding, after scaling every
@@ -114,18 +146,19 @@ def _check_full_rank(X, names):
     rule), so a column like x + 1e16 next to an intercept is refused here;
     milder near-collinearity is checks.check_conditioning's. lme4 drops such
     columns with a message; we refuse and say which, so nothing is dropped
-    silently.
+    silently. R_X, the R of X = QR (checks.r_factor), has X's singular values
+    and right singular vectors, and its columns have X's lengths.
     """
-    n, p = X.shape
+    p = R_X.shape[1]
     if p == 0:
         return
     if n < p:
         raise ValueError(f"exog has {p} columns but only {n} rows: the fixed effects "
                          f"{list(names)} cannot all be estimated; drop columns or add data")
-    norms = np.linalg.norm(X, axis=0)
-    Xs = X / np.where(norms > 0, norms, 1.0)       # unit columns: a column's units do not matter
+    norms = np.linalg.norm(R_X, axis=0)
+    Xs = R_X / np.where(norms > 0, norms, 1.0)       # unit columns: a column's units do not matter
     _, s, Vt = np.linalg.svd(Xs, full_matrices=False)
-    tol = s.max() * max(X.shape) * np.finfo(float).eps
+    tol = s.max() * max(n, p) * np.finfo(float).eps
     rank = int(np.sum(s > tol))
     if rank < p:
         null = Vt[rank:]
@@ -157,10 +190,10 @@ def _check_identifiable(design):
         raise ValueError(f"the model has {k_fe} fixed effects, {n_cov} covariance parameters and a "
                          f"residual variance but only {design.n_obs} observations; simplify "
                          "re_formula / vc_formula or add data")
-    Zre = design.Z[:, :lay.k_re]
     if lay.k_re:
-        s = np.linalg.svd(Zre, compute_uv=False)
-        if s.min() <= s.max() * max(Zre.shape) * np.finfo(float).eps:
+        p = design.X.shape[1]
+        s = np.linalg.svd(design.R[:, p + 1:], compute_uv=False)     # Z_re's (checks.r_factor)
+        if s.min() <= s.max() * max(design.n_obs, lay.k_re) * np.finfo(float).eps:
             raise ValueError(f"the random-effects design has linearly dependent columns "
                              f"{design.exog_re_names}; their covariance cannot be identified. "
                              "Drop a column from re_formula / exog_re.")
@@ -266,14 +299,13 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
             vc_colnames.append(cols)
 
     # missing values
-    rows_bad = ~np.isfinite(y) | ~np.isfinite(X).all(1) | ~np.isfinite(Zre).all(1)
     Zvc = _place_vc(vc_blocks, group_index, len(labels), n, vc_names, labels)
-    rows_bad |= ~np.isfinite(Zvc).all(1)
+    bad_by_role = {"endog": _nonfinite_rows(y), "exog": _nonfinite_rows(X),
+                   "exog_re": _nonfinite_rows(Zre), "exog_vc": _nonfinite_rows(Zvc)}
+    rows_bad = np.logical_or.reduce(list(bad_by_role.values()))
     if rows_bad.any():
         if missing == "none":
-            parts = [nm for nm, bad in (("endog", ~np.isfinite(y)), ("exog", ~np.isfinite(X).all(1)),
-                                        ("exog_re", ~np.isfinite(Zre).all(1)),
-                                        ("exog_vc", ~np.isfinite(Zvc).all(1))) if bad.any()]
+            parts = [nm for nm, bad in bad_by_role.items() if bad.any()]
             raise ValueError(f"{rows_bad.sum()} rows have NaN or inf in {parts}; clean the data or "
                              "pass missing='drop' to drop those rows")
         keep = ~rows_bad
@@ -319,12 +351,16 @@ def _place_vc(vc_blocks, group_index, n_groups, n, vc_names, labels=None):
 
 def _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names, vc_sizes,
             vc_colnames, n_dropped, endog_name="y"):
-    _check_full_rank(X, exog_names)
+    # Every rank and conditioning check reads the small R of [X | y | Z_re] = QR,
+    # not the n-row matrices (checks.r_factor says why that is exact and as accurate).
+    R = checks.r_factor(X, y, Zre)
+    _check_full_rank(R[:, :X.shape[1]], len(y), exog_names)
     design = Design(
-        y=y, X=X, Z=np.hstack([Zre, Zvc]), group_index=group_index, group_labels=labels,
-        layout=Layout(Zre.shape[1], tuple(int(s) for s in vc_sizes)),
+        # Zre is already the model's own copy: no second one unless there are components
+        y=y, X=X, Z=np.hstack([Zre, Zvc]) if Zvc.shape[1] else Zre, group_index=group_index,
+        group_labels=labels, layout=Layout(Zre.shape[1], tuple(int(s) for s in vc_sizes)),
         exog_names=list(exog_names), exog_re_names=list(re_names), vc_names=list(vc_names),
-        vc_column_names=vc_colnames, n_dropped=n_dropped, endog_name=str(endog_name),
+        vc_column_names=vc_colnames, n_dropped=n_dropped, endog_name=str(endog_name), R=R,
     )
     _check_identifiable(design)
     return design

@@ -214,7 +214,7 @@ class MixedLM:
         from .fit import fit
 
         if not self._estimable:
-            check_estimable(self.design)       # ValueError if the maximum is not unique and finite
+            check_estimable(self.design, self.stats)  # ValueError if the maximum is not unique and finite
             self._estimable = True
         try:
             res = fit(self, reml=reml, method=method, start_params=start_params, free=free,

@@ -63,7 +63,7 @@ class SufficientStatistics:
         return self.ZtZ.shape[1]
 
 
-CHUNK_ROWS = 1 << 16   # rows per chunk of the one-pass construction (~5 MB of products for q = 2)
+CHUNK_ROWS = 1 << 14   # rows per chunk of the one-pass construction (~1.3 MB of products for q = p = 2)
 
 
 def group_sums(values, group_index, n_groups):

@@ -103,25 +103,10 @@ def input_bytes(data):
 # Engines: each returns one run as a dict (time_s, llf, converged, ...)
 # --------------------------------------------------------------------------
 
-def run_refimpl(data):
-    from refimpl.model import MixedLM
-
+def timed_fit(build):
+    """Time ``build()`` (returns a model) and its default ``fit()``: one run as a dict."""
     t0 = time.perf_counter()
-    model = MixedLM(data["y"], data["X"], groups=data["g"], exog_re=data["Z"])
-    t1 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = model.fit()
-    t2 = time.perf_counter()
-    return dict(time_s=t2 - t0, build_s=t1 - t0, fit_s=t2 - t1, llf=float(res.llf),
-                converged=bool(res.converged), n_iter=int(res.n_iter))
-
-
-def run_statsmodels(data):
-    import statsmodels.api as sm
-
-    t0 = time.perf_counter()
-    model = sm.MixedLM(data["y"], data["X"], data["g"], exog_re=data["Z"])
+    model = build()
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -129,6 +114,18 @@ def run_statsmodels(data):
     t2 = time.perf_counter()
     return dict(time_s=t2 - t0, build_s=t1 - t0, fit_s=t2 - t1, llf=float(res.llf),
                 converged=bool(res.converged))
+
+
+def run_refimpl(data):
+    from refimpl.model import MixedLM
+
+    return timed_fit(lambda: MixedLM(data["y"], data["X"], groups=data["g"], exog_re=data["Z"]))
+
+
+def run_statsmodels(data):
+    import statsmodels.api as sm
+
+    return timed_fit(lambda: sm.MixedLM(data["y"], data["X"], data["g"], exog_re=data["Z"]))
 
 
 _R_LMER = r"""
@@ -196,28 +193,13 @@ def dietox_runners():
     def refimpl_fit():
         from refimpl.model import MixedLM
 
-        t0 = time.perf_counter()
-        m = MixedLM.from_formula("Weight ~ Time", df, groups="Pig", re_formula="~Time")
-        t1 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r = m.fit()
-        t2 = time.perf_counter()
-        return dict(time_s=t2 - t0, build_s=t1 - t0, fit_s=t2 - t1, llf=float(r.llf),
-                    converged=bool(r.converged))
+        return timed_fit(lambda: MixedLM.from_formula("Weight ~ Time", df, groups="Pig",
+                                                      re_formula="~Time"))
 
     def statsmodels_fit():
         import statsmodels.formula.api as smf
 
-        t0 = time.perf_counter()
-        m = smf.mixedlm("Weight ~ Time", df, groups="Pig", re_formula="~Time")
-        t1 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r = m.fit()
-        t2 = time.perf_counter()
-        return dict(time_s=t2 - t0, build_s=t1 - t0, fit_s=t2 - t1, llf=float(r.llf),
-                    converged=bool(r.converged))
+        return timed_fit(lambda: smf.mixedlm("Weight ~ Time", df, groups="Pig", re_formula="~Time"))
 
     state = {}
 
