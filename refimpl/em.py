@@ -67,8 +67,13 @@ def em_step(model, phi, reml):
         s = layout.vc_slots(j)
         diag = np.diagonal(Ebb[:, s, s], axis1=1, axis2=2)
         vc_new[j] = np.sum(diag * real[:, s]) / max(np.sum(real[:, s]), 1)
+    if not sigma2_new > 0:
+        # E[e'e] > 0 in exact arithmetic; a value <= 0 means rounding has taken
+        # over (a variance ~1e20 times sigma2): fit_em stops at the last point.
+        raise ValueError(f"EM step: E[e'e] = {Eee:.3g} is not positive (rounding)")
     L_new = psd_cholesky(cov_re_new / sigma2_new) if k else np.zeros((0, 0))
-    return pack_sqrt(L_new, np.sqrt(vc_new / sigma2_new)), llf
+    # E[b_j^2] = b_hat_j^2 + Gamma_jj >= 0; a negative mean is rounding only.
+    return pack_sqrt(L_new, np.sqrt(np.maximum(vc_new, 0.0) / sigma2_new)), llf
 
 
 def fit_em(model, phi0, reml, maxiter=50, tol=1e-10, callback=None):

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from refimpl import MixedLM
 from refimpl.convergence import verdict
@@ -343,8 +343,12 @@ def _check_identities(model, res):
                               res.vcomp.to_numpy(), res.scale, reml=res.reml)
     # qf = y0'y0 - (what the random effects explain) cancels: the llf is only
     # as accurate as eps * y0'y0 / qf (model.CANCELLATION_DIGITS warns beyond 1e8).
+    # loglike_full also forms y - X beta from the raw columns, so beta's own
+    # rounding (up to cond(X) * eps relative) enters too: a shifted covariate
+    # next to the intercept (cond(X) ~ 1e6, seed 42331) misses 1e-8 by 14%.
     cancel = model.stats.y0ty0 / res.point.qf
-    tol = max(1e-8, 100 * np.finfo(float).eps * cancel)
+    kappa_X = np.linalg.cond(model.design.X) if model.design.X.shape[1] else 1.0
+    tol = max(1e-8, 100 * np.finfo(float).eps * max(cancel, kappa_X))
     if not abs(full - res.llf) <= tol * max(1.0, abs(res.llf)):
         raise SilentFailure(f"llf {res.llf!r} != full log-likelihood at the estimates {full!r}")
     v = verdict(model, res.phi, res.reml, res.free)
@@ -443,6 +447,10 @@ def _write_counts():
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.filter_too_much])
 @given(seed=seeds)
+# Found by `make test-long`: EM's M-step on a variance component ~1e23 times
+# sigma2 gave a negative E[b^2] by rounding (a RuntimeWarning from sqrt).
+@example(seed=1_539_571_396)
+@example(seed=42331)      # the llf identity at cond(X) ~ 1e6 (see _check_identities)
 def test_every_fit_is_good_flagged_or_a_clear_error(seed):
     """Reproduce a failure with ``classify(make_case(seed))`` (the seed hypothesis prints)."""
     case = make_case(seed)
