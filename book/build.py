@@ -74,43 +74,15 @@ def jupyter_book_command(out: Path | None, incremental: bool) -> list[str]:
     return cmd
 
 
-def environment_without_embedded_r(environ) -> dict[str, str]:
-    """``environ`` minus what an R embedded in this process (rpy2) added to it.
-
-    Starting R inside Python (any test that uses lme4 does) writes R's
-    settings into the process environment: ``R_*``, ``_R_*``, tool names such
-    as ``MAKE`` and ``SED``, rpy2's ``PYTHON_SESSION_INITIALIZED`` and R's
-    library directory in ``LD_LIBRARY_PATH``. Passed on to jupyter-book they
-    break its theme step ("Invalid character"), so the build gets the
-    environment as it was before R started. ``R_SESSION_TMPDIR`` tells that
-    R is embedded (R sets it only for a running session).
-    """
-    env = dict(environ)
-    if "R_SESSION_TMPDIR" not in env:
-        return env
-    r_home = env.get("R_HOME", "")
-    for var in list(env):
-        if var.startswith(("R_", "_R_")) or var == "PYTHON_SESSION_INITIALIZED":
-            del env[var]
-    for var, r_value in (("EDITOR", "vi"), ("PAGER", "/usr/bin/pager"), ("LN_S", "ln -s"),
-                         ("MAKE", "make"), ("SED", "/bin/sed"), ("TAR", "/bin/tar")):
-        if env.get(var) == r_value:
-            del env[var]
-    if r_home and "LD_LIBRARY_PATH" in env:
-        kept = [d for d in env["LD_LIBRARY_PATH"].split(os.pathsep)
-                if d and not d.startswith(r_home) and "jvm" not in d
-                and d != "/usr/lib/x86_64-linux-gnu"]
-        if kept:
-            env["LD_LIBRARY_PATH"] = os.pathsep.join(kept)
-        else:
-            del env["LD_LIBRARY_PATH"]
-    return env
-
-
 def build(out: Path | None = None, incremental: bool = False, quiet: bool = False) -> Path:
     """Build the book; return the HTML directory. Raises BuildError on failure."""
     check_mathjax()
-    env = environment_without_embedded_r(os.environ)
+    # If a test started R in this process (rpy2), R's settings are in
+    # os.environ; passed on, they break jupyter-book's theme step ("Invalid
+    # character 'l'"), so undo them.
+    from validation import rbridge
+
+    env = rbridge.environment_before_r(os.environ)
     # Kernels import refimpl and book.labels from this checkout.
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])

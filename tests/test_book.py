@@ -89,15 +89,23 @@ def test_every_derivation_page_ends_with_an_asserting_cell():
         assert text.rstrip().endswith("```"), f"book/{page}.md does not end with its check cell"
 
 
-def test_build_environment_drops_what_an_embedded_r_added():
+def test_build_environment_drops_what_an_embedded_r_added(monkeypatch):
     """After rpy2 starts R in-process, jupyter-book must not inherit R's settings
     (they break its theme step); without an embedded R nothing is touched."""
+    from validation import rbridge
+
     plain = {"PATH": "/usr/bin", "EDITOR": "vi", "LD_LIBRARY_PATH": "/opt/lib"}
-    assert book_build.environment_without_embedded_r(plain) == plain
-    embedded = dict(plain, R_HOME="/usr/lib/R", R_SESSION_TMPDIR="/tmp/Rtmp1", R_PAPERSIZE="a4",
-                    _R_CHECK_X_="1", PYTHON_SESSION_INITIALIZED="pid=1", SED="/bin/sed",
-                    LD_LIBRARY_PATH="/usr/lib/R/lib:/opt/lib")
-    env = book_build.environment_without_embedded_r(embedded)
+    monkeypatch.setitem(rbridge._state, "env_changes", {})
+    assert rbridge.environment_before_r(plain) == plain
+    r_added = dict(R_HOME="/usr/lib/R", R_SESSION_TMPDIR="/tmp/Rtmp1", R_PAPERSIZE="a4",
+                   _R_CHECK_X_="1", PYTHON_SESSION_INITIALIZED="pid=1", SED="/bin/sed",
+                   LD_LIBRARY_PATH="/usr/lib/R/lib:/opt/lib")
+    embedded = dict(plain, **r_added)
+    for name, value in r_added.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(rbridge._state, "env_changes",
+                        {name: plain.get(name) for name in r_added})
+    env = rbridge.environment_before_r(embedded)
     assert not [k for k in env if k.startswith(("R_", "_R_"))]
     assert "PYTHON_SESSION_INITIALIZED" not in env and "SED" not in env
     assert env["LD_LIBRARY_PATH"] == "/opt/lib" and env["PATH"] == "/usr/bin"

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -57,6 +58,7 @@ __all__ = [
     "capture_console",
     "startup_messages",
     "call",
+    "environment_before_r",
 ]
 
 #: The Debian command that installs R and the R packages the suite uses.
@@ -110,7 +112,8 @@ class RResult:
 
 _captures: list[ConsoleCapture] = []
 _startup = ConsoleCapture()
-_state: dict[str, Any] = {"ro": None, "loaded": set()}
+# env_changes: what starting R did to os.environ, {name: value before (None: absent)}.
+_state: dict[str, Any] = {"ro": None, "loaded": set(), "env_changes": {}}
 
 
 def _sink() -> ConsoleCapture:
@@ -172,6 +175,7 @@ def _start_r() -> Any:
     """Import rpy2 with our console callbacks in place; return rpy2.robjects."""
     if _state["ro"] is not None:
         return _state["ro"]
+    before = dict(os.environ)
     try:
         with _rpy2_logging_to_sink():
             from rpy2.rinterface_lib import callbacks
@@ -198,7 +202,28 @@ def _start_r() -> Any:
             f"against it with `{INSTALL_RPY2}` (rpy2-rinterface<3.6.6 for R 4.2)."
         ) from None
     _state["ro"] = ro
+    _state["env_changes"] = {k: before.get(k) for k in set(before) | set(os.environ)
+                             if before.get(k) != os.environ.get(k)}
     return ro
+
+
+def environment_before_r(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` with what starting R wrote into this process's environment undone.
+
+    Embedded R sets ``R_HOME``, ``R_*``, ``LD_LIBRARY_PATH``, ``MAKE``, rpy2's
+    ``PYTHON_SESSION_INITIALIZED``... in ``os.environ``; a subprocess that is
+    not R (a jupyter-book build) should not inherit them. A variable changed
+    again since then is left as it is now.
+    """
+    env = dict(environ)
+    for name, value_before in _state["env_changes"].items():
+        if name not in env or env[name] != os.environ.get(name):
+            continue
+        if value_before is None:
+            del env[name]
+        else:
+            env[name] = value_before
+    return env
 
 
 def require_r(packages: Iterable[str] = ("lme4",)) -> Any:
