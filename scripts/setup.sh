@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bring a Debian 12 machine from a clean clone to a working tree:
-#   1. Debian packages: R 4.2 with lme4, nlme, geepack, and what rpy2 needs to
+#   1. Debian packages: R 4.2 with lme4, nlme, geepack, glmmTMB, lmerTest,
+#      pbkrtest, and what rpy2 needs to
 #      build and link against it (skipped when all are installed);
 #   2. the virtual environment .venv with the project and its dev + book
 #      extras, pinned by constraints.txt (skipped while .venv/.setup-stamp is
@@ -20,6 +21,8 @@ say() { printf 'setup: %s\n' "$*"; }
 # --- 1. Debian packages ---------------------------------------------------------
 APT_PACKAGES=(
   r-base-core r-cran-lme4 r-cran-nlme r-cran-geepack libpcre2-dev
+  # further engines and R's inference packages the validation suite compares with:
+  r-cran-glmmtmb r-cran-lmertest r-cran-pbkrtest
   # rpy2-rinterface compiles against R and links these:
   libblas-dev liblapack-dev liblzma-dev libbz2-dev zlib1g-dev libtirpc-dev libicu-dev
 )
