@@ -1,8 +1,8 @@
 """Tolerance tiers, named once for the whole project.
 
 Every test, the validation suite and the book compare numbers through these
-names, so a reader sees *why* a tolerance is what it is (DESIGN.md, "Tolerance
-tiers"). Relative tolerances are applied as ``|a - b| <= tol * max(|b|, floor)``
+names, so a reader sees *why* a tolerance is what it is (docs/DESIGN.md, "Tolerance
+tiers and why"). Relative tolerances are applied as ``|a - b| <= tol * max(|b|, floor)``
 with the floor stated where it matters.
 """
 
