@@ -22,11 +22,12 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
 
-# The long robustness run: 20,000 generated hostile designs through every entry
-# point and optimizer (tests/test_properties.py; `make test` runs 2,000).
+# The long robustness run: 20,000 generated hostile inputs (designs, arguments,
+# formulas, plug-in answers) through every entry point and optimizer
+# (tests/test_properties*.py; `make test` runs a bounded number).
 # About 7 minutes on one core; counts per outcome in reports/robustness_counts.json.
 test-long: setup
-	ROBUST_EXAMPLES=$${ROBUST_EXAMPLES:-20000} $(PYTHON) -m pytest -q tests/test_properties.py $(PYTEST_ARGS)
+	ROBUST_EXAMPLES=$${ROBUST_EXAMPLES:-20000} $(PYTHON) -m pytest -q tests/test_properties*.py $(PYTEST_ARGS)
 
 book: setup
 	$(PYTHON) -m book.build
