@@ -355,9 +355,24 @@ class MixedLMDistribution:
         self._Lambda = model.layout.Lambda(po.sqrt()) * np.sqrt(self.scale)
 
     def rvs(self, n=None):
-        """One draw of endog (numpy's global generator, as statsmodels); ``n`` is ignored."""
-        d = self.model.design
+        """One draw of endog from numpy's global generator; ``n`` is ignored (as statsmodels).
+
+        The draws are taken in statsmodels' order (all groups' correlated random
+        effects, then each variance component group by group, then the
+        residuals), so a seeded draw is the same vector statsmodels gives.
+        """
+        d, lay = self.model.design, self.model.layout
+        k = lay.k_re
         y = self.exog @ self.fe_params
-        u = np.random.normal(size=(d.n_groups, d.Z.shape[1])) @ self._Lambda.T   # b_i ~ N(0, sigma2 Psi)
-        y = y + np.sum(d.Z * u[d.group_index], axis=1)
+        if k:
+            u = np.random.normal(size=(d.n_groups, k)) @ self._Lambda[:k, :k].T    # b_i ~ N(0, cov_re)
+            y = y + np.sum(d.Z[:, :k] * u[d.group_index], axis=1)
+        for j in range(lay.k_vc):
+            cols = lay.vc_slots(j)
+            sd = np.sqrt(self.vcomp[j])
+            for g in range(d.n_groups):
+                m = int(d.vc_counts[g, j])
+                rows = d.group_index == g
+                c = np.arange(cols.start, cols.start + m)
+                y[rows] += sd * (d.Z[np.ix_(rows, c)] @ np.random.normal(size=m))
         return y + np.sqrt(self.scale) * np.random.normal(size=len(y))
