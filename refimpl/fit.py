@@ -263,6 +263,9 @@ class _Runner:
 
     def method(self, name, phi):
         mi, gt = self.maxiter, self.gtol
+        if self.free is not None and not np.any(self.free):
+            self.stopped = "every covariance parameter is held by free: nothing to optimise"
+            return phi
         if name == "em":
             phi = self._em(phi, mi or 1000)
             self.stopped = "maxiter reached" if self.n_iter >= (mi or 1000) else None

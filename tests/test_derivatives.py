@@ -367,6 +367,6 @@ def test_score_full_vs_finite_differences_of_loglike_full(k_re, n_vc, reml):
         return x[:p], Psi_re, vcomp, x[-1]
 
     res = check_gradient(lambda x: model.loglike_full(*split(x), reml=reml),
-                         lambda x: model.score_full(*split(x), reml=reml), x)
+                         lambda x: model.score_user(*split(x), reml=reml), x)
     record("score_full (user) vs FD of loglike_full, rel", res.worst_rel_err)
     assert res.passed, str(res)

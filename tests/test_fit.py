@@ -176,3 +176,36 @@ def test_default_is_em_then_newton_with_a_fallback_when_newton_fails(dietox, mon
     assert {"steepest", "bfgs"} <= {s for s, _, _ in res.history}
     assert res.converged, res.convergence.reason
     assert abs(res.llf - good.llf) < OPTIMA_LLF
+
+
+def test_a_start_on_the_boundary_is_moved_inside():
+    """start_params=[0.0] (a zero random-intercept variance) reaches the interior optimum.
+
+    In phi the llf is even in s, so its gradient at s = 0 is zero: without the
+    move off the boundary every gradient method would stay there.
+    """
+    rng = np.random.default_rng(11)
+    g = np.repeat(np.arange(40), 6)
+    y = 1.0 + np.sqrt(0.7) * rng.normal(size=40)[g] + rng.normal(size=240)
+    model = MixedLM(y, np.ones((240, 1)), g)
+    best = model.fit()
+    for method in (None, "bfgs", "newton", "lbfgs"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            r = model.fit(start_params=[0.0], method=method)
+        assert r.converged and not r.convergence.boundary, (method, r.convergence.reason)
+        assert abs(r.llf - best.llf) < 1e-8, method
+        assert r.cov_re.iloc[0, 0] > 0.3
+    held = model.fit(start_params=[0.0], free=np.array([0.0]), method="bfgs")   # asked for: stays
+    assert held.cov_re.iloc[0, 0] == 0.0
+
+
+def test_maxiter_zero_evaluates_the_start():
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(30), 5)
+    y = rng.normal(size=30)[g] + rng.normal(size=150)
+    model = MixedLM(y, np.ones((150, 1)), g)
+    with pytest.warns(ConvergenceWarning):
+        r = model.fit(start_params=[1.0], maxiter=0)
+    assert r.n_iter == 0
+    assert r.llf == pytest.approx(model.loglike(np.array([1.0])), rel=1e-14)

@@ -30,4 +30,9 @@ NOT_APPLICABLE = {
 }
 
 XFAIL = {
+    "test_singular":
+        "statsmodels warns 'The MLE may be on the boundary' because its group variance estimate "
+        "is below 0.01 (a fixed threshold in the units of y). refimpl's optimum there is interior "
+        "(Group Var 5.7e-4, relative Cholesky factor 0.024 > 1e-4), the convergence verdict "
+        "passes with a negative definite Hessian, so refimpl rightly gives no warning",
 }
