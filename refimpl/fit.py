@@ -216,11 +216,40 @@ def fit(model, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None
                 phi = phi2
     phi = canonical_phi(phi, model.k_re)
     conv = run.verdict(phi, stopped_reason=run.stopped)
+    if penalized:
+        conv = _penalized_verdict(run, phi, conv)
     label = methods[0] if len(methods) == 1 else ",".join(methods)
     if not conv.passed or conv.boundary:
         warnings.warn(f"MixedLM fit ({label}): {conv.reason}", ConvergenceWarning, stacklevel=3)
     return MixedLMResults(model, phi, reml=reml, method=label, n_iter=run.n_iter, convergence=conv,
                           history=run.history if full_output else None, free=free_mask)
+
+
+def _penalized_verdict(run, phi, conv):
+    """A penalised fit is judged on the penalised objective, not on the likelihood.
+
+    The analytic verdict (convergence.py) is about the likelihood's own
+    stationary point, which a penalised optimum is not; here the scaled gradient
+    of the penalised objective (llf minus the penalties) must be below
+    RELGRAD_TOL instead. The verdict's object is kept, with passed and reason replaced.
+    """
+    import dataclasses
+
+    from .convergence import RELGRAD_TOL
+
+    obj = run.objective(phi)
+    x = obj.x0()
+    g, f = obj.grad(x), obj.llf(x)
+    scaled = float(np.max(np.abs(g) * np.maximum(np.abs(x), 1.0), initial=0.0)) / max(abs(f), 1.0)
+    passed = bool(np.isfinite(scaled) and scaled < RELGRAD_TOL)
+    reason = (f"{'converged' if passed else 'not converged'} (penalised fit: fe_pen/cov_pen): scaled "
+              f"gradient of the penalised objective {scaled:.2e} "
+              f"{'<' if passed else '>='} {RELGRAD_TOL:g}")
+    try:
+        return dataclasses.replace(conv, passed=passed, reason=reason)
+    except TypeError:              # the verdict's record is not a dataclass: set the two fields
+        conv.passed, conv.reason = passed, reason
+        return conv
 
 
 class _Runner:

@@ -38,3 +38,23 @@ def test_l1_matches_statsmodels(alpha):
     # unpenalised optimum differs from refimpl's in the 4th digit, so 1e-3 here.
     np.testing.assert_allclose(np.asarray(ours.fe_params), np.asarray(theirs.fe_params), atol=1e-3)
     assert np.array_equal(np.asarray(ours.fe_params) == 0, np.asarray(theirs.fe_params) == 0)
+
+
+def test_smooth_penalty_objects_as_statsmodels():
+    """method=<penalty>: fit(fe_pen=penalty with alpha); alpha=0 is the unpenalised fit, and
+    the caller's penalty object is not changed."""
+    from statsmodels.base import _penalties as penalties
+
+    y, X, g = _data()
+    m = MixedLM(y, X, g)
+    pen = penalties.L2()
+    before = getattr(pen, "alpha", None)
+    r0 = m.fit_regularized(method=pen, alpha=0.0)
+    assert getattr(pen, "alpha", None) is before
+    assert r0.converged, r0.convergence.reason
+    assert r0.llf == pytest.approx(m.fit().llf, abs=1e-7)
+    r = m.fit_regularized(method=penalties.L2(), alpha=10.0)
+    assert r.converged and "penalised" in r.convergence.reason
+    assert r.llf < r0.llf                      # the penalty moves theta away from the optimum
+    with pytest.raises(ValueError, match="method must be 'l1'"):
+        m.fit_regularized(method="l2")

@@ -53,10 +53,10 @@ def _default_llf(key, reml):
     return DEFAULT[key, reml]
 
 
-def _start(draw, model):
+def _start(draw, model, corrupt):
     K = model.layout.n_params
-    kind = draw(st.sampled_from(["none", "sqrt", "with_fe", "params", "zero", "wrong_len",
-                                 "nan", "string", "other_model", "indefinite"]))
+    kind = _pick(draw, corrupt, VALID["start"],
+                 VALID["start"] + ["wrong_len", "nan", "string", "other_model", "indefinite"])
     if kind == "none":
         return None, None
     if kind == "sqrt":
@@ -80,30 +80,42 @@ def _start(draw, model):
     return MixedLMParams.from_components(np.zeros(2), cov_re=-np.eye(model.k_re)), "start_params"
 
 
+VALID = {"reml": [True, False, None], "method": [None, "bfgs", "newton", "lbfgs", "cg", "nm",
+                                                 "steepest", "em", ["lbfgs", "bfgs"]],
+         "maxiter": [None, 0, 1, 5], "free": [None, "ones", "params"],
+         "start": ["none", "sqrt", "with_fe", "params", "zero"]}
+
+
+def _pick(draw, corrupt, valid, everything):
+    """A valid value, or (when this call is the corrupt kind) any value."""
+    return draw(st.sampled_from(everything if corrupt else valid))
+
+
 @st.composite
 def calls(draw):
+    """About one call in three carries bad arguments; the others are all valid."""
+    corrupt = draw(st.integers(0, 2)) == 0
     key = (draw(st.integers(0, 2)), draw(st.sampled_from([1, 2])))
     model = MODELS[key]
     K = model.layout.n_params
     kw, expect = {}, []
-    start, bad = _start(draw, model)
+    start, bad = _start(draw, model, corrupt)
     if start is not None:
         kw["start_params"] = start
     expect.append(bad)
-    reml = draw(st.sampled_from([True, False, "no", 1, None]))
+    reml = _pick(draw, corrupt, VALID["reml"], VALID["reml"] + ["no", 1])
     if reml is not None:
         kw["reml"] = reml
         expect.append(None if isinstance(reml, bool) else "reml")
-    method = draw(st.sampled_from([None, "bfgs", "newton", "lbfgs", "cg", "nm", "steepest", "em",
-                                   ["lbfgs", "bfgs"], "simplex", []]))
+    method = _pick(draw, corrupt, VALID["method"], VALID["method"] + ["simplex", []])
     if method is not None:
         kw["method"] = method
         expect.append("method" if method in ("simplex", []) else None)
-    maxiter = draw(st.sampled_from([None, 0, 1, 5, 2.5, -1, True]))
+    maxiter = _pick(draw, corrupt, VALID["maxiter"], VALID["maxiter"] + [2.5, -1, True])
     if maxiter is not None:
         kw["maxiter"] = maxiter
         expect.append(None if maxiter in (0, 1, 5) and not isinstance(maxiter, bool) else "maxiter")
-    free = draw(st.sampled_from([None, "ones", "params", "half", "nan", "short"]))
+    free = _pick(draw, corrupt, VALID["free"], VALID["free"] + ["half", "nan", "short"])
     if free == "ones":
         kw["free"] = np.ones(K)
     elif free == "params":
