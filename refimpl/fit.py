@@ -33,6 +33,14 @@ Whatever the optimizer says about itself, convergence.verdict decides.
 Decisions (statsmodels leaves them open):
 * ``maxiter=0`` is honoured: no optimizer step is taken (nor EM); the verdict
   judges the start point, as statsmodels evaluates its start with maxiter=0.
+* ``do_cg=False`` runs no optimizer either: the start is judged as it is
+  (statsmodels would fail there; it has no answer without its gradient method).
+* ``niter_sa`` is the number of steepest-ascent steps of the default
+  pipeline's fallback path (0 means the pipeline's own 5); statsmodels ignores
+  it with a warning.
+* With ``fe_pen`` / ``cov_pen`` the default method is BFGS on the penalised
+  objective (llf minus the penalties, as statsmodels' loglike), and the fit
+  is judged by the penalised objective's scaled gradient.
 * The start is moved off the boundary: a zero pivot of the Cholesky factor or a
   zero variance component (convergence.zero_pivots) is set to
   INTERIOR_START, unless ``free`` holds that coordinate. In the sqrt
