@@ -57,6 +57,7 @@ import numpy as np
 from . import arguments
 from .convergence import verdict, zero_pivots
 from .em import fit_em
+from .model_api import as_refimpl_params
 from .bfgs import fit_bfgs
 from .newton import fit_newton
 from .objective import Objective
@@ -114,6 +115,7 @@ def _free_mask(model, free):
     K = model.layout.n_params
     if free is None:
         return None, None
+    free = as_refimpl_params(free)
     if isinstance(free, MixedLMParams):
         model._check_params_object(free, "free")
         mask = free.get_packed(use_sqrt=False, has_fe=False)

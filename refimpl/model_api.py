@@ -32,6 +32,16 @@ from .score import scale_profiled_score
 SINGULAR_TOL = 1e-10
 
 
+def as_refimpl_params(params):
+    """statsmodels' own MixedLMParams object (duck-typed) as refimpl's; anything else unchanged."""
+    if isinstance(params, MixedLMParams) or not all(
+            hasattr(params, a) for a in ("cov_re", "vcomp", "fe_params", "get_packed")):
+        return params
+    return MixedLMParams.from_components(getattr(params, "fe_params", None),
+                                         cov_re=np.asarray(params.cov_re, float),
+                                         vcomp=np.asarray(params.vcomp, float))
+
+
 class StatsmodelsMethods:
     """Mixin: the statsmodels-named methods of MixedLM."""
 
@@ -40,6 +50,7 @@ class StatsmodelsMethods:
     # ------------------------------------------------------------------
     def _as_params(self, params, name="params", need_fe=False):
         """A MixedLMParams of this model from a MixedLMParams or a packed vector."""
+        params = as_refimpl_params(params)
         if isinstance(params, MixedLMParams):
             self._check_params_object(params, name)
             out = params

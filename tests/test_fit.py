@@ -209,3 +209,28 @@ def test_maxiter_zero_evaluates_the_start():
         r = model.fit(start_params=[1.0], maxiter=0)
     assert r.n_iter == 0
     assert r.llf == pytest.approx(model.loglike(np.array([1.0])), rel=1e-14)
+
+
+def test_start_params_in_every_accepted_form_reach_the_same_optimum(dietox):
+    """None, packed sqrt (use_sqrt=True), packed profile (use_sqrt=False), with fe_params in
+    front, refimpl's MixedLMParams and statsmodels' own: one optimum."""
+    from statsmodels.regression.mixed_linear_model import MixedLMParams as SMParams
+
+    kw = dict(groups="Pig", re_formula="~Time")
+    sqrt_model = MixedLM.from_formula("Weight ~ Time", dietox, **kw)
+    prof_model = MixedLM.from_formula("Weight ~ Time", dietox, use_sqrt=False, **kw)
+    best = _fit(sqrt_model).llf
+    cov = np.array([[4.0, 0.1], [0.1, 0.04]])
+    L = np.linalg.cholesky(cov)
+    starts = [
+        (sqrt_model, None),
+        (sqrt_model, L[np.tril_indices(2)]),
+        (sqrt_model, np.concatenate([[15.0, 7.0], L[np.tril_indices(2)]])),
+        (prof_model, cov[np.tril_indices(2)]),
+        (sqrt_model, MixedLMParams.from_components(np.zeros(2), cov_re=cov)),
+        (prof_model, SMParams.from_components(np.zeros(2), cov_re=cov, vcomp=np.zeros(0))),
+    ]
+    for model, start in starts:
+        r = _fit(model, start_params=start)
+        assert r.converged, (start, r.convergence.reason)
+        assert abs(r.llf - best) < 1e-8, start
