@@ -97,7 +97,7 @@ def statsmodels_loglike_time(y, X, groups, Z, reml, repeat):
     m = sm.MixedLM(y, X, groups, exog_re=Z)
     m.reml, m.cov_pen, m.fe_pen = reml, None, None
     ours = MixedLM(y, X, groups, exog_re=Z)
-    params = MixedLMParams.from_components(fe_params=ours.get_fe_params(THETA),
+    params = MixedLMParams.from_components(fe_params=ours.fe_params_at(THETA),
                                            cov_re=np.array([[0.9, 0.2], [0.2, 0.6]]))
     val = m.loglike(params, profile_fe=True)
     return best_time(lambda: m.loglike(params, profile_fe=True), repeat), val

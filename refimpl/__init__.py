@@ -10,5 +10,8 @@ The book (book/) derives every formula; each module cites its equation labels.
 from .model import MixedLM
 from .parameters import MixedLMParams
 
-__all__ = ["MixedLM", "MixedLMParams"]
+#: ``statsmodels.formula.api.mixedlm``'s counterpart.
+mixedlm = MixedLM.from_formula
+
+__all__ = ["MixedLM", "MixedLMParams", "mixedlm"]
 __version__ = "0.1.0"

@@ -39,7 +39,7 @@ def audit_point(model, fe_params, cov_re, vcomp, scale, reml):
     v = verdict(model, phi, reml)
     pt = model.point_sqrt(phi)
     llf = model.loglike_sqrt(phi, reml)
-    g = model.score(theta, reml)
+    g = model.score_profile(theta, reml)
     msg = v.reason.replace("converged", "stationary").replace("not stationary", "NOT stationary")
     beta_gap = np.max(np.abs(np.asarray(fe_params, float) - pt.beta_hat) /
                       np.maximum(np.abs(pt.beta_hat), 1e-12)) if fe_params is not None else 0.0

@@ -385,8 +385,8 @@ def run_case(name, at="random", reml=True, param="sqrt", seed=0, directions=3):
             (lambda p: model.hessian_sqrt(p, reml))
     elif param == "profile":
         x = sqrt_to_profile(phi, model.k_re)
-        f = lambda th: model.loglike(th, reml=reml)                       # noqa: E731
-        g = lambda th: model.score(th, reml=reml)                         # noqa: E731
+        f = lambda th: model.loglike_profile(th, reml=reml)                       # noqa: E731
+        g = lambda th: model.score_profile(th, reml=reml)                         # noqa: E731
         H = lambda th: model.hessian_profile(th, reml=reml)               # noqa: E731
         profile_to_sqrt(x, model.k_re)   # refuses a non-PSD point early, with its message
     else:

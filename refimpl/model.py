@@ -2,21 +2,30 @@
 
     y_i = X_i beta + Z_i b_i + e_i,  b_i ~ N(0, sigma2 Psi),  e_i ~ N(0, sigma2 I)   (eq:model)
 
-``MixedLM(endog, exog, groups, exog_re=None, exog_vc=None, missing="none")`` and
-``MixedLM.from_formula(formula, data, groups=..., re_formula=None,
-vc_formula=None, missing="none")`` mean what they mean in statsmodels. The model
-owns the design (design.py) and the per-group sufficient statistics
-(suffstats.py); the likelihood, its derivatives and the optimizers are
-functions of those, in their own modules. This class only wires them together.
+``MixedLM(endog, exog, groups, exog_re=None, exog_vc=None, use_sqrt=True,
+missing="none")`` and ``MixedLM.from_formula(formula, data, re_formula=None,
+vc_formula=None, subset=None, use_sparse=False, missing="none", groups=...)``
+mean what they mean in statsmodels. The model owns the design (design.py) and
+the per-group sufficient statistics (suffstats.py); the likelihood, its
+derivatives and the optimizers are functions of those, in their own modules.
+
+This file holds the core: construction, attribute names, and refimpl's own
+evaluators in its two vectors (``theta`` profile, ``phi`` sqrt), which the
+optimizers, the verdict and the book use. statsmodels' model methods
+(``loglike(params, profile_fe)``, ``score``, ``hessian`` -> (hess, sing),
+``get_fe_params``, ``EM``, ...) are in model_api.py, with statsmodels'
+signatures and return types.
 """
 
 import warnings
 
 import numpy as np
 
-from . import hessian, likelihood, score
+from . import arguments, hessian, likelihood, score
 from .checks import ConditioningWarning, check_estimable
 from .design import design_from_arrays, design_from_formula
+from .model_api import StatsmodelsMethods
+from .model_data import ModelData
 from .parameters import MixedLMParams, profile_to_sqrt, user_to_profile
 from .suffstats import compute_sufficient_statistics
 
@@ -25,27 +34,68 @@ from .suffstats import compute_sufficient_statistics
 CANCELLATION_DIGITS = 8
 
 
-class MixedLM:
-    """Linear mixed model with statsmodels' meaning of every argument."""
+class MixedLM(StatsmodelsMethods):
+    """Linear mixed model with statsmodels' meaning of every argument.
 
-    def __init__(self, endog, exog, groups, exog_re=None, exog_vc=None, missing="none",
-                 *, _design=None):
+    ``use_sqrt`` (statsmodels'): packed parameter vectors given to ``loglike``,
+    ``score``, ``hessian`` and ``fit(start_params=...)`` hold the Cholesky
+    factor of cov_re and square roots of vcomp (True) or cov_re's lower
+    triangle and vcomp themselves (False). refimpl's optimizers always work in
+    the sqrt parameterization; use_sqrt only says how arrays are read and
+    which coordinates ``score`` differentiates in.
+    """
+
+    def __init__(self, endog, exog, groups, exog_re=None, exog_vc=None, use_sqrt=True,
+                 missing="none", **kwargs):
+        _design = kwargs.pop("_design", None)
+        if kwargs:
+            raise TypeError(f"MixedLM got unexpected keyword arguments {sorted(kwargs)}; it takes "
+                            "endog, exog, groups, exog_re, exog_vc, use_sqrt, missing")
+        self.use_sqrt = arguments.boolean("use_sqrt", use_sqrt)
         self.design = _design if _design is not None else design_from_arrays(
             endog, exog, groups, exog_re=exog_re, exog_vc=exog_vc, missing=missing)
         d = self.design
         self.stats = compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups)
         self._cache = (None, None)
         self._estimable = False
+        # statsmodels keeps the REML flag, the penalties and the free mask of
+        # the last fit on the model; loglike/score/hessian read them.
+        self.reml = True
+        self.fe_pen = self.cov_pen = self._freepat = None
+        self.data = ModelData(self)
 
     @classmethod
-    def from_formula(cls, formula, data, groups=None, re_formula=None, vc_formula=None,
-                     missing="none"):
-        """Build from patsy formulas, exactly as ``statsmodels.formula.api.mixedlm``."""
+    def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
+                     use_sparse=False, missing="none", *args, **kwargs):
+        """Build from patsy formulas, as ``statsmodels.formula.api.mixedlm``.
+
+        ``groups`` (required, keyword) is a column name or an array of labels.
+        ``subset`` selects rows of ``data`` first (a boolean mask, or index
+        labels). ``use_sparse`` is accepted for statsmodels' sake and changes
+        nothing: refimpl never forms an n x n (or n x levels) matrix, so there is
+        nothing to make sparse. Formulas are evaluated in ``data`` only: an
+        ``eval_env`` other than None/0 is refused (refimpl's formula front end
+        does not look names up in the caller's namespace). Extra positional
+        arguments are refused.
+        """
+        groups = kwargs.pop("groups", None)
+        use_sqrt = kwargs.pop("use_sqrt", True)
+        eval_env = kwargs.pop("eval_env", None)
+        if args or kwargs:
+            raise TypeError(f"from_formula got unexpected arguments {list(args) + sorted(kwargs)}; "
+                            "it takes formula, data, re_formula, vc_formula, subset, use_sparse, "
+                            "missing, groups=..., use_sqrt, eval_env")
         if groups is None:
             raise ValueError("from_formula needs groups=... (a column name or an array of labels)")
+        arguments.boolean("use_sparse", use_sparse)
+        if eval_env not in (None, 0):
+            raise ValueError(f"eval_env={eval_env!r}: refimpl evaluates formulas in data only; "
+                             "put the variables in data and pass eval_env=None")
+        if subset is not None:
+            data, groups = _take_subset(data, groups, subset)
         design = design_from_formula(formula, data, groups, re_formula=re_formula,
                                      vc_formula=vc_formula, missing=missing)
-        return cls(None, None, None, _design=design)
+        return cls(None, None, None, use_sqrt=use_sqrt, _design=design)
 
     # ------------------------------------------------------------------
     # statsmodels' attribute names
@@ -106,6 +156,27 @@ class MixedLM:
     def n_totobs(self):
         return self.design.n_obs
 
+    @property
+    def nobs(self):
+        return self.design.n_obs
+
+    @property
+    def k_re2(self):
+        return self.k_re * (self.k_re + 1) // 2
+
+    @property
+    def k_params(self):
+        return self.k_fe + self.k_re2 + self.k_vc
+
+    @property
+    def param_names(self):
+        return list(self.data.param_names)
+
+    @property
+    def row_indices(self):
+        """statsmodels' ``row_indices``: group label -> positions of its rows (after missing rows are dropped)."""
+        return dict(zip(self.group_labels, self.design.group_rows()))
+
     # ------------------------------------------------------------------
     # One evaluation per point, shared by likelihood, score and Hessian
     # ------------------------------------------------------------------
@@ -123,6 +194,7 @@ class MixedLM:
 
     def _theta(self, params):
         if isinstance(params, MixedLMParams):
+            self._check_params_object(params)
             return params.profile()
         theta = np.asarray(params, float)
         if theta.shape != (self.layout.n_params,):
@@ -133,14 +205,24 @@ class MixedLM:
     def _phi(self, params):
         return profile_to_sqrt(self._theta(params), self.k_re)
 
-    # ------------------------------------------------------------------
-    # Likelihood
-    # ------------------------------------------------------------------
-    def loglike(self, params, reml=True, profile_fe=True):
-        """Log-likelihood with sigma2 profiled out, as statsmodels' ``MixedLM.loglike``.
+    def _check_params_object(self, params, name="params"):
+        """A MixedLMParams must have this model's k_re and k_vc (and k_fe, when it has fe_params)."""
+        want = (self.k_re, self.k_vc)
+        got = (params.k_re, params.k_vc)
+        fe_bad = params.fe_params is not None and params.k_fe not in (0, self.k_fe)
+        if got != want or fe_bad:
+            raise ValueError(f"{name} is a MixedLMParams for another model: k_fe={params.k_fe}, "
+                             f"k_re={params.k_re}, k_vc={params.k_vc}; this model has "
+                             f"k_fe={self.k_fe}, k_re={self.k_re}, k_vc={self.k_vc}")
 
-        params: MixedLMParams or a profile vector theta. With profile_fe=True
-        beta is profiled out too (GLS); otherwise params.fe_params is used.
+    # ------------------------------------------------------------------
+    # refimpl's evaluators: profile vector theta (or a MixedLMParams), explicit reml
+    # ------------------------------------------------------------------
+    def loglike_profile(self, params, reml=True, profile_fe=True):
+        """Log-likelihood with sigma2 profiled out, at theta or a MixedLMParams.
+
+        With profile_fe=True beta is profiled out too (GLS); otherwise
+        params.fe_params is used (statsmodels' ``loglike(..., profile_fe=False)``).
         """
         pt = self.point(params)
         if profile_fe:
@@ -154,36 +236,33 @@ class MixedLM:
         theta = self._user_theta(cov_re, vcomp, scale)
         return likelihood.full_loglike(self.point(theta), fe_params, scale, reml)
 
-    def get_fe_params(self, params):
+    def fe_params_at(self, params):
         """GLS estimate of beta at the covariance point (eq:gls-beta)."""
         return self.point(params).beta_hat.copy()
 
-    def get_scale(self, params, reml=True):
+    def scale_at(self, params, reml=True):
         """Profiled sigma2 at the covariance point (eq:profiled-sigma2)."""
         return self.point(params).sigma2_hat(reml)
 
-    # ------------------------------------------------------------------
-    # Derivatives (score.py, hessian.py)
-    # ------------------------------------------------------------------
     def loglike_sqrt(self, phi, reml=True):
         """Profiled log-likelihood at sqrt parameters phi (what optimizers see)."""
         return likelihood.profiled_loglike(self.point_sqrt(phi), reml)
 
-    def score(self, params, reml=True):
+    def score_profile(self, params, reml=True):
         """Score of the profiled log-likelihood w.r.t. theta  (eq:score-profile)."""
         return score.profiled_score(self.stats, self.layout, self.point(params), reml)
 
-    def score_sqrt(self, phi, reml=True):
+    def score_phi(self, phi, reml=True):
         """Score of the profiled log-likelihood w.r.t. phi  (eq:score-sqrt)."""
         return score.profiled_score_sqrt(self.stats, self.layout, self.point_sqrt(phi), reml)
 
-    def score_full(self, fe_params, cov_re, vcomp, scale, reml=True):
+    def score_user(self, fe_params, cov_re, vcomp, scale, reml=True):
         """Score of the full log-likelihood w.r.t. (beta, tril(cov_re), vcomp, scale)  (eq:score-full)."""
         theta = self._user_theta(cov_re, vcomp, scale)
         return score.full_score(self.stats, self.layout, self.point(theta), fe_params, scale, reml)
 
-    def hessian(self, params, reml=True):
-        """statsmodels' ``MixedLM.hessian``: (beta, theta) Hessian with sigma2 profiled  (eq:hess-full).
+    def hessian_beta_theta(self, params, reml=True):
+        """(beta, theta) Hessian with sigma2 profiled  (eq:hess-full).
 
         Taken at params.fe_params when given, else at the GLS beta_hat.
         """
@@ -197,7 +276,7 @@ class MixedLM:
         """Hessian of the profiled log-likelihood w.r.t. theta  (eq:hess-profile)."""
         return hessian.profiled_hessian(self.stats, self.layout, self.point(params), reml)
 
-    def hessian_sqrt(self, phi, reml=True):
+    def hessian_phi(self, phi, reml=True):
         """Hessian of the profiled log-likelihood w.r.t. phi  (eq:hess-sqrt)."""
         return hessian.profiled_hessian_sqrt(self.stats, self.layout, self.point_sqrt(phi), reml)
 
@@ -208,18 +287,18 @@ class MixedLM:
     # ------------------------------------------------------------------
     # Fitting (fit.py)
     # ------------------------------------------------------------------
-    def fit(self, reml=True, method=None, start_params=None, free=None, niter_em=5, niter_sa=5,
-            maxiter=None, gtol=None, full_output=False):
-        """Fit by maximum (restricted) likelihood; see refimpl.fit for the methods."""
+    def fit(self, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None, cov_pen=None,
+            free=None, full_output=False, method=None, **fit_kwargs):
+        """Fit by maximum (restricted) likelihood, with statsmodels' arguments; see refimpl.fit."""
         from .fit import fit
 
         if not self._estimable:
             check_estimable(self.design, self.stats)  # ValueError if the maximum is not unique and finite
             self._estimable = True
         try:
-            res = fit(self, reml=reml, method=method, start_params=start_params, free=free,
-                      niter_em=niter_em, niter_sa=niter_sa, maxiter=maxiter, gtol=gtol,
-                      full_output=full_output)
+            res = fit(self, start_params=start_params, reml=reml, niter_sa=niter_sa, do_cg=do_cg,
+                      fe_pen=fe_pen, cov_pen=cov_pen, free=free, full_output=full_output,
+                      method=method, **fit_kwargs)
         except (likelihood.LikelihoodError, np.linalg.LinAlgError) as err:
             # Optimizers back off from such points (their llf is -inf); reaching
             # one anyway means the region the fit must explore is numerically
@@ -232,6 +311,14 @@ class MixedLM:
                 "exog_re; or give start_params") from err
         self._warn_if_cancelling(res)
         return res
+
+    def fit_regularized(self, start_params=None, method="l1", alpha=0, ceps=1e-4, ptol=1e-6,
+                        maxit=200, **fit_kwargs):
+        """L1-penalised fixed effects (statsmodels' coordinate descent); see refimpl.fit_regularized."""
+        from .fit_regularized import fit_regularized
+
+        return fit_regularized(self, start_params=start_params, method=method, alpha=alpha,
+                               ceps=ceps, ptol=ptol, maxit=maxit, **fit_kwargs)
 
     def _warn_if_cancelling(self, res):
         """ConditioningWarning when the likelihood has lost more than CANCELLATION_DIGITS digits.
@@ -249,3 +336,27 @@ class MixedLM:
                 "the random-effect variances are huge compared with the residual variance. Check "
                 "the model (is a fixed effect missing, e.g. a group-level covariate?).",
                 ConditioningWarning, stacklevel=3)
+
+
+def _take_subset(data, groups, subset):
+    """Rows of data (and of an array of group labels) selected by ``subset``."""
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    mask = np.asarray(subset)
+    if mask.dtype == bool:
+        if mask.shape != (len(data),):
+            raise ValueError(f"subset: a boolean mask must have one entry per row of data "
+                             f"({len(data)}), got shape {mask.shape}")
+        rows = np.flatnonzero(mask)
+    else:
+        try:
+            rows = data.index.get_indexer(pd.Index(mask))
+        except Exception as exc:      # noqa: BLE001 - unhashable labels
+            raise ValueError(f"subset must be a boolean mask or index labels of data: {exc}") from None
+        if np.any(rows < 0):
+            raise ValueError(f"subset: labels not in data's index: {list(mask[rows < 0])[:5]}")
+    if not isinstance(groups, str):
+        groups = np.asarray(groups)[rows]
+    return data.iloc[rows], groups

@@ -34,10 +34,10 @@ class Objective:
             return -np.inf
 
     def grad(self, x):
-        return self.model.score_sqrt(self.phi(x), self.reml)[self.free]
+        return self.model.score_phi(self.phi(x), self.reml)[self.free]
 
     def hess(self, x):
-        H = self.model.hessian_sqrt(self.phi(x), self.reml)
+        H = self.model.hessian_phi(self.phi(x), self.reml)
         return H[np.ix_(self.free, self.free)]
 
 

@@ -21,7 +21,7 @@ profiled out (eq:gls-beta, eq:profiled-sigma2). Optimizers work on phi, which is
 unconstrained: every phi gives a positive semi-definite Psi.
 """
 
-from dataclasses import dataclass
+import numbers
 
 import numpy as np
 
@@ -161,42 +161,154 @@ def jacobian_profile_to_user(theta, scale):
 # The parameter object
 # --------------------------------------------------------------------------
 
-@dataclass
 class MixedLMParams:
-    """One point of parameter space, viewable in each parameterization.
+    """One point of parameter space: statsmodels' ``MixedLMParams``, same names and meanings.
 
-    Stored in the profile parameterization (Psi_re, psi_vc) plus, when known,
-    the fixed effects and sigma2 that make up the user parameterization.
+    ``fe_params`` (beta), ``cov_re`` (= Psi_re, the *profile* covariance of the
+    correlated random effects, i.e. the user's cov_re / scale) and ``vcomp``
+    (= psi_vc, profile variance components): statsmodels' parameter state in
+    which sigma2 has been profiled out. ``Psi_re`` and ``psi_vc`` are the
+    book's names for the same two arrays.
+
+    Two ways to build one:
+
+    * statsmodels': ``MixedLMParams(k_fe, k_re, k_vc)`` and then assign
+      ``fe_params``, ``cov_re``, ``vcomp``; or ``from_components``,
+      ``from_packed`` (statsmodels' packing, with or without fe_params, in the
+      profile or the sqrt parameterization);
+    * refimpl's: ``MixedLMParams(Psi_re, psi_vc, fe_params=None, scale=None)``
+      and ``from_profile``, ``from_sqrt``, ``from_user``. ``scale`` (sigma2), when
+      known, is an extension: it gives the user-scale ``cov_re_user`` and ``vcomp_user``.
     """
 
-    Psi_re: np.ndarray
-    psi_vc: np.ndarray
-    fe_params: np.ndarray = None
-    scale: float = None
+    def __init__(self, k_fe, k_re, k_vc=None, fe_params=None, scale=None):
+        self.scale = None if scale is None else float(scale)
+        self._fe = self._cov = self._vc = None
+        if _is_count(k_fe) and _is_count(k_re) and (k_vc is None or _is_count(k_vc)):
+            # statsmodels' form: dimensions now, values assigned afterwards
+            self.k_fe, self.k_re = int(k_fe), int(k_re)
+            self.k_vc = 0 if k_vc is None else int(k_vc)
+            if fe_params is not None:
+                self.fe_params = fe_params
+            return
+        # refimpl's form: MixedLMParams(Psi_re, psi_vc, fe_params=None, scale=None)
+        if k_vc is not None:
+            raise TypeError("MixedLMParams takes (k_fe, k_re, k_vc) as integers, or "
+                            "(Psi_re, psi_vc, fe_params=None, scale=None) as arrays; "
+                            f"got {k_fe!r}, {k_re!r}, {k_vc!r}")
+        self.cov_re = k_fe
+        self.vcomp = k_re
+        self.k_vc = len(self.vcomp)
+        self.fe_params = fe_params
+        self.k_fe = 0 if self._fe is None else len(self._fe)
 
-    def __post_init__(self):
-        self.Psi_re = np.atleast_2d(np.asarray(self.Psi_re, float))
-        if self.Psi_re.size == 0:
-            self.Psi_re = np.zeros((0, 0))
-        self.psi_vc = np.atleast_1d(np.asarray(self.psi_vc, float))
-        if self.Psi_re.shape[0] != self.Psi_re.shape[1]:
-            raise ValueError(f"Psi_re must be square, got shape {self.Psi_re.shape}")
-        if self.fe_params is not None:
-            self.fe_params = np.asarray(self.fe_params, float)
+    # --- the three components (statsmodels' attribute names) -------------
+    @property
+    def fe_params(self):
+        return self._fe
+
+    @fe_params.setter
+    def fe_params(self, value):
+        self._fe = None if value is None else np.atleast_1d(np.array(value, dtype=float))
+        if self._fe is not None:
+            self.k_fe = len(self._fe)
 
     @property
-    def k_re(self):
-        return self.Psi_re.shape[0]
+    def cov_re(self):
+        """Psi_re: the random-effects covariance in profile units (statsmodels' meaning)."""
+        return self._cov
+
+    @cov_re.setter
+    def cov_re(self, value):
+        cov = np.atleast_2d(np.array(value, dtype=float))
+        if cov.size == 0:
+            cov = np.zeros((0, 0))
+        if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+            raise ValueError(f"cov_re (Psi_re) must be a square matrix, got shape {cov.shape}")
+        self._cov = cov
+        self.k_re = cov.shape[0]
 
     @property
-    def k_vc(self):
-        return len(self.psi_vc)
+    def vcomp(self):
+        """psi_vc: the variance components in profile units (statsmodels' meaning)."""
+        return self._vc
 
-    # constructors, one per parameterization
+    @vcomp.setter
+    def vcomp(self, value):
+        self._vc = np.atleast_1d(np.array(value, dtype=float)).ravel()
+        self.k_vc = len(self._vc)
+
+    Psi_re = cov_re
+    psi_vc = vcomp
+
+    @property
+    def k_re2(self):
+        return n_tril(self.k_re)
+
+    @property
+    def k_tot(self):
+        return self.k_fe + self.k_re2 + self.k_vc
+
+    @property
+    def _ix(self):
+        return np.tril_indices(self.k_re)
+
+    # --- statsmodels' constructors and packing ---------------------------
+    @staticmethod
+    def from_packed(params, k_fe, k_re, use_sqrt, has_fe):
+        """statsmodels' packing: [fe_params,] tril(cov_re or its Cholesky factor), vcomp or its sqrt."""
+        params = np.asarray(params, dtype=float).ravel()
+        m = n_tril(k_re)
+        start = k_fe if has_fe else 0
+        k_vc = len(params) - start - m
+        if k_vc < 0:
+            raise ValueError(f"a packed parameter vector for k_fe={k_fe}, k_re={k_re}, "
+                             f"has_fe={has_fe} needs at least {start + m} entries, got {len(params)}")
+        fe = params[:k_fe].copy() if has_fe else np.zeros(k_fe)
+        cov = params[start:]
+        theta = sqrt_to_profile(cov, k_re) if use_sqrt else cov
+        Psi_re, psi_vc = unpack_profile(theta, k_re)
+        return MixedLMParams(Psi_re, psi_vc, fe_params=fe)
+
+    @staticmethod
+    def from_components(fe_params=None, cov_re=None, cov_re_sqrt=None, vcomp=None):
+        """statsmodels' ``from_components``: cov_re wins over cov_re_sqrt when both are given."""
+        fe = np.empty(0) if fe_params is None else fe_params
+        if cov_re is None:
+            cov_re = np.empty((0, 0)) if cov_re_sqrt is None else \
+                np.asarray(cov_re_sqrt, float) @ np.asarray(cov_re_sqrt, float).T
+        return MixedLMParams(cov_re, np.empty(0) if vcomp is None else vcomp, fe_params=fe)
+
+    def copy(self):
+        out = MixedLMParams(self.k_fe, self.k_re, self.k_vc, scale=self.scale)
+        out._fe = None if self._fe is None else self._fe.copy()
+        out._cov = None if self._cov is None else self._cov.copy()
+        out._vc = None if self._vc is None else self._vc.copy()
+        return out
+
+    def get_packed(self, use_sqrt, has_fe=False):
+        """statsmodels' ``get_packed``: [fe_params,] tril(cov_re) or tril(L), vcomp or sqrt(vcomp)."""
+        self._need_values()
+        cov = self.sqrt() if use_sqrt else self.profile()
+        if not has_fe:
+            return cov
+        fe = np.zeros(self.k_fe) if self._fe is None else self._fe
+        return np.concatenate([fe, cov])
+
+    # --- refimpl's views and constructors ---------------------------------
+    def profile(self):
+        """theta, the packed profile vector."""
+        self._need_values()
+        return pack_profile(self._cov, self._vc)
+
+    def sqrt(self):
+        """phi, the packed sqrt vector."""
+        return profile_to_sqrt(self.profile(), self.k_re)
+
     @classmethod
     def from_profile(cls, theta, k_re, fe_params=None, scale=None):
         Psi_re, psi_vc = unpack_profile(theta, k_re)
-        return cls(Psi_re, psi_vc, fe_params, scale)
+        return cls(Psi_re, psi_vc, fe_params=fe_params, scale=scale)
 
     @classmethod
     def from_sqrt(cls, phi, k_re, fe_params=None, scale=None):
@@ -210,28 +322,33 @@ class MixedLMParams:
         theta = user_to_profile(cov_re, np.atleast_1d(np.asarray(vcomp, float)), scale)
         return cls.from_profile(theta, cov_re.shape[0], fe_params, scale)
 
-    # views
-    def profile(self):
-        """theta, the packed profile vector."""
-        return pack_profile(self.Psi_re, self.psi_vc)
-
-    def sqrt(self):
-        """phi, the packed sqrt vector."""
-        return profile_to_sqrt(self.profile(), self.k_re)
+    @property
+    def cov_re_user(self):
+        """sigma2 Psi_re: the user-scale covariance (needs ``scale``)."""
+        self._need_scale()
+        return self._cov * self.scale
 
     @property
-    def cov_re(self):
-        """User-scale covariance of the correlated random effects."""
+    def vcomp_user(self):
+        """sigma2 psi_vc: the user-scale variance components (needs ``scale``)."""
         self._need_scale()
-        return self.Psi_re * self.scale
+        return self._vc * self.scale
 
-    @property
-    def vcomp(self):
-        """User-scale variance components."""
-        self._need_scale()
-        return self.psi_vc * self.scale
+    def _need_values(self):
+        if self._cov is None or self._vc is None:
+            missing = [n for n, v in (("cov_re", self._cov), ("vcomp", self._vc)) if v is None]
+            raise ValueError(f"this MixedLMParams has no {' or '.join(missing)} yet: assign "
+                             "them (statsmodels' MixedLMParams(k_fe, k_re, k_vc) starts empty)")
 
     def _need_scale(self):
         if self.scale is None:
             raise ValueError("this MixedLMParams has no scale (sigma2); "
                              "build it with from_user or pass scale=...")
+
+    def __repr__(self):
+        return (f"MixedLMParams(fe_params={self._fe}, cov_re={None if self._cov is None else self._cov.tolist()}, "
+                f"vcomp={self._vc})")
+
+
+def _is_count(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))

@@ -126,7 +126,7 @@ def test_profile_score_vs_finite_differences(d):
     seed, k_re, n_vc, reml = d
     model = random_model(seed, k_re, n_vc)
     theta = random_theta(np.random.default_rng(seed + 1), k_re, n_vc)
-    res = check_gradient(lambda t: model.loglike(t, reml), lambda t: model.score(t, reml), theta,
+    res = check_gradient(lambda t: model.loglike_profile(t, reml), lambda t: model.score_profile(t, reml), theta,
                          seed=seed % 1000, tol=FD)
     record("score (profile) vs FD, rel", np.nan_to_num(res.worst_rel_err))
     assert res.passed, str(res)
@@ -150,7 +150,7 @@ def test_scores_near_singular_psi(k_re, n_vc, reml):
     """Psi_re with an eigenvalue of 1e-4 (and a component of 1e-4): both parameterizations."""
     model = random_model(7, k_re, n_vc, G=15)
     theta = near_singular_theta(k_re, n_vc)
-    res = check_gradient(lambda t: model.loglike(t, reml), lambda t: model.score(t, reml), theta)
+    res = check_gradient(lambda t: model.loglike_profile(t, reml), lambda t: model.score_profile(t, reml), theta)
     record("score near singular (profile) vs FD, rel", res.worst_rel_err)
     assert res.passed, str(res)
     phi = profile_to_sqrt(theta, k_re)
@@ -181,7 +181,7 @@ def test_profiled_hessians_vs_finite_differences_of_the_score(d):
     theta = random_theta(np.random.default_rng(seed + 3), k_re, n_vc)
     H = model.hessian_profile(theta, reml)
     assert normwise(H, H.T) <= IDENTITY
-    res = check_hessian(lambda t: model.score(t, reml), lambda t: model.hessian_profile(t, reml),
+    res = check_hessian(lambda t: model.score_profile(t, reml), lambda t: model.hessian_profile(t, reml),
                         theta, seed=seed % 1000, tol=FD_HESSIAN)
     record("profiled_hessian vs FD of score, rel", np.nan_to_num(res.worst_rel_err))
     assert res.passed, str(res)
@@ -221,7 +221,7 @@ def test_beta_theta_score_and_hessian_vs_finite_differences(d):
     model = random_model(seed, k_re, n_vc)
     rng = np.random.default_rng(seed + 4)
     theta = random_theta(rng, k_re, n_vc)
-    beta = model.get_fe_params(theta) + 0.3 * rng.standard_normal(model.k_fe)
+    beta = model.fe_params_at(theta) + 0.3 * rng.standard_normal(model.k_fe)
     x = np.concatenate([beta, theta])
     f, g, H = _beta_theta_functions(model, reml)
     res = check_gradient(f, g, x, seed=seed % 1000)
@@ -247,7 +247,7 @@ def test_sqrt_score_is_J_transpose_profile_score(d):
     theta = sqrt_to_profile(phi, k_re)
     J = jacobian_sqrt_to_profile(phi, k_re)
     # model.score goes theta -> canonical phi (positive diagonal): a different phi, same theta
-    expected = J.T @ model.score(theta, reml)
+    expected = J.T @ model.score_profile(theta, reml)
     got = model.score_sqrt(phi, reml)
     record("sqrt score vs J' profile score", normwise(got, expected))
     assert normwise(got, expected) <= IDENTITY
@@ -259,7 +259,7 @@ def test_schur_complement_equals_textbook_formulas(d):
     seed, k_re, n_vc, reml = d
     model = random_model(seed, k_re, n_vc)
     theta = random_theta(np.random.default_rng(seed + 6), k_re, n_vc, min_eig=0.0)
-    s_err = normwise(model.score(theta, reml), dense.dense_profiled_score(model.design, theta, reml))
+    s_err = normwise(model.score_profile(theta, reml), dense.dense_profiled_score(model.design, theta, reml))
     h_err = normwise(model.hessian_profile(theta, reml),
                      dense.dense_profiled_hessian(model.design, theta, reml))
     record("score vs dense textbook", s_err)
@@ -271,7 +271,7 @@ def test_schur_complement_equals_textbook_formulas(d):
 def test_schur_complement_equals_textbook_at_a_singular_psi(reml):
     model = random_model(11, 2, 2, G=12)
     theta = pack_profile(np.array([[1.0, 1.0], [1.0, 1.0]]), [0.0, 0.7])      # rank 1, a zero vc
-    assert normwise(model.score(theta, reml), dense.dense_profiled_score(model.design, theta, reml)) \
+    assert normwise(model.score_profile(theta, reml), dense.dense_profiled_score(model.design, theta, reml)) \
         <= IDENTITY
     assert normwise(model.hessian_profile(theta, reml),
                     dense.dense_profiled_hessian(model.design, theta, reml)) <= IDENTITY
@@ -320,9 +320,9 @@ def test_hessian_equals_statsmodels_at_gls_beta(name, reml):
     """statsmodels drops terms that vanish at beta_hat, so compare there."""
     ours, theirs, thetas = _statsmodels_pair(name, reml)
     for theta in thetas:
-        beta_hat = ours.get_fe_params(theta)
+        beta_hat = ours.fe_params_at(theta)
         expected, _ = theirs.hessian(_sm_params(ours, theta, beta_hat))
-        got = ours.hessian(theta, reml)
+        got = ours.hessian_beta_theta(theta, reml)
         record("hessian vs statsmodels (normwise)", normwise(got, expected))
         assert normwise(got, expected) <= 1e-8, (got, expected)
 
@@ -333,14 +333,14 @@ def test_scale_profiled_score_equals_statsmodels_score_full(name, reml):
     ours, theirs, thetas = _statsmodels_pair(name, reml)
     rng = np.random.default_rng(0)
     for theta in thetas:
-        beta = ours.get_fe_params(theta) + rng.standard_normal(ours.k_fe)       # arbitrary beta
+        beta = ours.fe_params_at(theta) + rng.standard_normal(ours.k_fe)       # arbitrary beta
         expected = np.concatenate(theirs.score_full(_sm_params(ours, theta, beta), calc_fe=True))
         pt = ours.point(theta)
         got = np.concatenate(score.scale_profiled_score(ours.stats, ours.layout, pt, beta, reml))
         record("score_full vs statsmodels (normwise)", normwise(got, expected))
         assert normwise(got, expected) <= 1e-8, (got, expected)
         # and the loglike there, for the same point (guards the params hand-over)
-        assert abs(ours.loglike(MixedLMParams(*unpack_profile(theta, ours.k_re), fe_params=beta),
+        assert abs(ours.loglike_profile(MixedLMParams(*unpack_profile(theta, ours.k_re), fe_params=beta),
                                 reml, profile_fe=False)
                    - theirs.loglike(_sm_params(ours, theta, beta), profile_fe=False)) \
             <= 1e-9 * abs(theirs.loglike(_sm_params(ours, theta, beta), profile_fe=False))
@@ -359,7 +359,7 @@ def test_score_full_vs_finite_differences_of_loglike_full(k_re, n_vc, reml):
     p, m = model.k_fe, k_re * (k_re + 1) // 2
     theta = random_theta(rng, k_re, n_vc)
     scale = 0.7
-    beta = model.get_fe_params(theta) + 0.2 * rng.standard_normal(p)
+    beta = model.fe_params_at(theta) + 0.2 * rng.standard_normal(p)
     x = np.concatenate([beta, scale * theta, [scale]])
 
     def split(x):
@@ -367,6 +367,6 @@ def test_score_full_vs_finite_differences_of_loglike_full(k_re, n_vc, reml):
         return x[:p], Psi_re, vcomp, x[-1]
 
     res = check_gradient(lambda x: model.loglike_full(*split(x), reml=reml),
-                         lambda x: model.score_full(*split(x), reml=reml), x)
+                         lambda x: model.score_user(*split(x), reml=reml), x)
     record("score_full (user) vs FD of loglike_full, rel", res.worst_rel_err)
     assert res.passed, str(res)

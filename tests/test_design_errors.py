@@ -67,7 +67,7 @@ def test_missing_drop_drops_rows_and_says_how_many(arrays, role):
         model = MixedLM(y, X, groups, exog_re=Zre, exog_vc=vc, missing="drop")
     assert model.design.n_dropped == 1
     assert model.n_totobs == N - 1
-    assert np.isfinite(model.loglike(np.array([1.0, 0.1, 0.5, 0.3])))
+    assert np.isfinite(model.loglike_profile(np.array([1.0, 0.1, 0.5, 0.3])))
 
 
 def test_formula_nan_and_inf_name_the_columns(frame):

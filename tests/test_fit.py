@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from refimpl import MixedLM, datasets, simulate
+from refimpl import MixedLM, MixedLMParams, datasets, simulate
 from refimpl.em import em_step
 from refimpl.fit import METHODS, ConvergenceWarning
 from refimpl.tolerances import LLF_VS_LME4, OPTIMA_LLF, OPTIMA_PARAMS
@@ -131,10 +131,21 @@ def test_free_holds_parameters_fixed(dietox):
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(method="lbfgs"), "unknown method"),
-    (dict(method=["bfgs"]), "one method name"),
+    (dict(method="trust-ncg"), "method must be one of"),
+    (dict(method=[]), "non-empty list"),
+    (dict(method=["bfgs", "simplex"]), "method must be one of"),
     (dict(start_params=np.ones(7)), "covariance parameters"),
-    (dict(start_params=np.array([1.0, 5.0, 1.0])), "positive"),
+    (dict(start_params=MixedLMParams.from_components(cov_re=np.array([[1.0, 5.0], [5.0, 1.0]]))),
+     "positive"),
+    (dict(free=np.array([1, 0.5, 1])), "only 0"),
+    (dict(free=np.array([1, np.nan, 1])), "only 0"),
+    (dict(maxiter=2.5), "maxiter"),
+    (dict(maxiter=-1), "maxiter"),
+    (dict(gtol=0.0), "gtol"),
+    (dict(niter_sa=-1), "niter_sa"),
+    (dict(full_output="yes"), "full_output"),
+    (dict(bogus=1), "unexpected keyword"),
+    (dict(fe_pen="l2"), "penalty object"),
     (dict(start_params=np.array([1.0, np.nan, 1.0])), "finite"),
     (dict(free=np.ones(4)), "mask"),
     (dict(reml="yes"), "reml"),
@@ -142,7 +153,7 @@ def test_free_holds_parameters_fixed(dietox):
 ])
 def test_bad_fit_options_are_refused(dietox, bad, match):
     model = MixedLM.from_formula("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((TypeError, ValueError), match=match):
         model.fit(**bad)
 
 
@@ -165,3 +176,61 @@ def test_default_is_em_then_newton_with_a_fallback_when_newton_fails(dietox, mon
     assert {"steepest", "bfgs"} <= {s for s, _, _ in res.history}
     assert res.converged, res.convergence.reason
     assert abs(res.llf - good.llf) < OPTIMA_LLF
+
+
+def test_a_start_on_the_boundary_is_moved_inside():
+    """start_params=[0.0] (a zero random-intercept variance) reaches the interior optimum.
+
+    In phi the llf is even in s, so its gradient at s = 0 is zero: without the
+    move off the boundary every gradient method would stay there.
+    """
+    rng = np.random.default_rng(11)
+    g = np.repeat(np.arange(40), 6)
+    y = 1.0 + np.sqrt(0.7) * rng.normal(size=40)[g] + rng.normal(size=240)
+    model = MixedLM(y, np.ones((240, 1)), g)
+    best = model.fit()
+    for method in (None, "bfgs", "newton", "lbfgs"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            r = model.fit(start_params=[0.0], method=method)
+        assert r.converged and not r.convergence.boundary, (method, r.convergence.reason)
+        assert abs(r.llf - best.llf) < 1e-8, method
+        assert r.cov_re.iloc[0, 0] > 0.3
+    held = model.fit(start_params=[0.0], free=np.array([0.0]), method="bfgs")   # asked for: stays
+    assert held.cov_re.iloc[0, 0] == 0.0
+
+
+def test_maxiter_zero_evaluates_the_start():
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(30), 5)
+    y = rng.normal(size=30)[g] + rng.normal(size=150)
+    model = MixedLM(y, np.ones((150, 1)), g)
+    with pytest.warns(ConvergenceWarning):
+        r = model.fit(start_params=[1.0], maxiter=0)
+    assert r.n_iter == 0
+    assert r.llf == pytest.approx(model.loglike(np.array([1.0])), rel=1e-14)
+
+
+def test_start_params_in_every_accepted_form_reach_the_same_optimum(dietox):
+    """None, packed sqrt (use_sqrt=True), packed profile (use_sqrt=False), with fe_params in
+    front, refimpl's MixedLMParams and statsmodels' own: one optimum."""
+    from statsmodels.regression.mixed_linear_model import MixedLMParams as SMParams
+
+    kw = dict(groups="Pig", re_formula="~Time")
+    sqrt_model = MixedLM.from_formula("Weight ~ Time", dietox, **kw)
+    prof_model = MixedLM.from_formula("Weight ~ Time", dietox, use_sqrt=False, **kw)
+    best = _fit(sqrt_model).llf
+    cov = np.array([[4.0, 0.1], [0.1, 0.04]])
+    L = np.linalg.cholesky(cov)
+    starts = [
+        (sqrt_model, None),
+        (sqrt_model, L[np.tril_indices(2)]),
+        (sqrt_model, np.concatenate([[15.0, 7.0], L[np.tril_indices(2)]])),
+        (prof_model, cov[np.tril_indices(2)]),
+        (sqrt_model, MixedLMParams.from_components(np.zeros(2), cov_re=cov)),
+        (prof_model, SMParams.from_components(np.zeros(2), cov_re=cov, vcomp=np.zeros(0))),
+    ]
+    for model, start in starts:
+        r = _fit(model, start_params=start)
+        assert r.converged, (start, r.convergence.reason)
+        assert abs(r.llf - best) < 1e-8, start

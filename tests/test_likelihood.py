@@ -71,7 +71,7 @@ def rel(a, b):
 @given(random_models())
 def test_fast_equals_dense_profiled(mtr):
     model, theta, reml = mtr
-    fast = model.loglike(theta, reml=reml)
+    fast = model.loglike_profile(theta, reml=reml)
     slow = dense.dense_profiled_loglike(model.design, theta, reml)
     assert rel(fast, slow) <= IDENTITY, (fast, slow)
     # beta_hat and sigma2_hat, the things profiled out, agree too
@@ -103,8 +103,8 @@ def test_dense_twin_is_really_different_code():
     theta = np.array([0.8, 0.5, 0.4])
     a = dense.dense_profiled_loglike(model.design, theta, True)
     b = dense.dense_profiled_loglike(model.design, theta * (1 + 1e-4), True)
-    assert rel(a, model.loglike(theta)) <= IDENTITY
-    assert rel(b, model.loglike(theta)) > 1000 * IDENTITY
+    assert rel(a, model.loglike_profile(theta)) <= IDENTITY
+    assert rel(b, model.loglike_profile(theta)) > 1000 * IDENTITY
 
 
 # --------------------------------------------------------------------------
@@ -149,13 +149,13 @@ def test_loglike_equals_statsmodels(name, reml):
     for Psi_re in Psis:
         for psi_vc in (vcs or [np.zeros(0)]):
             theta = pack_profile(Psi_re, psi_vc)
-            beta_hat = ours.get_fe_params(theta)
+            beta_hat = ours.fe_params_at(theta)
             for profile_fe, beta in ((True, beta_hat),
                                      (False, beta_hat + rng.standard_normal(len(beta_hat)))):
                 # regular points only: statsmodels inverts cov_re (inf / nan at the boundary)
                 sm_p = SMParams.from_components(fe_params=beta, cov_re=Psi_re, vcomp=psi_vc)
                 expected = theirs.loglike(sm_p, profile_fe=profile_fe)
-                got = ours.loglike(MixedLMParams(Psi_re, psi_vc, fe_params=beta), reml=reml,
+                got = ours.loglike_profile(MixedLMParams(Psi_re, psi_vc, fe_params=beta), reml=reml,
                                    profile_fe=profile_fe)
                 worst = max(worst, rel(got, expected))
                 assert rel(got, expected) <= SAME_POINT, (theta, profile_fe, got, expected)
@@ -168,10 +168,10 @@ def test_loglike_at_a_singular_psi_where_statsmodels_cannot_go():
     sim = simulate.preset("vc_slope", seed=2)
     model = MixedLM.from_formula(data=sim.data, **sim.spec)
     theta = np.array([0.0, 0.5, 0.4])
-    assert rel(model.loglike(theta), dense.dense_profiled_loglike(model.design, theta, True)) <= IDENTITY
+    assert rel(model.loglike_profile(theta), dense.dense_profiled_loglike(model.design, theta, True)) <= IDENTITY
     # ... and the boundary is the limit from inside
-    near = model.loglike(np.array([1e-12, 0.5, 0.4]))
-    assert abs(near - model.loglike(theta)) <= 1e-9
+    near = model.loglike_profile(np.array([1e-12, 0.5, 0.4]))
+    assert abs(near - model.loglike_profile(theta)) <= 1e-9
 
 
 # --------------------------------------------------------------------------
@@ -195,13 +195,13 @@ def test_invariant_to_row_order_and_group_labels(preset, theta, reml):
     shuffled["g"] = shuffled["g"].map(relabel)       # a new label order too
     other = _sim_model(shuffled, sim.spec)
     theta = np.asarray(theta)
-    assert rel(other.loglike(theta, reml), base.loglike(theta, reml)) <= IDENTITY
-    assert np.allclose(other.score(theta, reml), base.score(theta, reml), rtol=1e-8, atol=1e-8)
-    assert np.allclose(other.get_fe_params(theta), base.get_fe_params(theta), rtol=IDENTITY, atol=0)
+    assert rel(other.loglike_profile(theta, reml), base.loglike_profile(theta, reml)) <= IDENTITY
+    assert np.allclose(other.score_profile(theta, reml), base.score_profile(theta, reml), rtol=1e-8, atol=1e-8)
+    assert np.allclose(other.fe_params_at(theta), base.fe_params_at(theta), rtol=IDENTITY, atol=0)
     # and a wrong relabelling (two groups merged) does change it: the test can fail
     merged = shuffled.copy()
     merged.loc[merged["g"] == relabel[labels[1]], "g"] = relabel[labels[0]]
-    assert rel(_sim_model(merged, sim.spec).loglike(theta, reml), base.loglike(theta, reml)) > 1e-6
+    assert rel(_sim_model(merged, sim.spec).loglike_profile(theta, reml), base.loglike_profile(theta, reml)) > 1e-6
 
 
 @pytest.mark.parametrize("c", [3.0, -0.01, 1e5])
@@ -218,11 +218,11 @@ def test_equivariant_to_scaling_y(c, reml):
     data["y"] = c * data["y"]
     scaled = _sim_model(data, sim.spec)
     m = base.n_totobs - (base.k_fe if reml else 0)
-    expected = base.loglike(theta, reml) - m * np.log(abs(c))
-    assert rel(scaled.loglike(theta, reml), expected) <= IDENTITY
-    assert np.allclose(scaled.get_fe_params(theta), c * base.get_fe_params(theta), rtol=IDENTITY,
+    expected = base.loglike_profile(theta, reml) - m * np.log(abs(c))
+    assert rel(scaled.loglike_profile(theta, reml), expected) <= IDENTITY
+    assert np.allclose(scaled.fe_params_at(theta), c * base.fe_params_at(theta), rtol=IDENTITY,
                        atol=0)
-    assert rel(scaled.get_scale(theta, reml), c ** 2 * base.get_scale(theta, reml)) <= IDENTITY
+    assert rel(scaled.scale_at(theta, reml), c ** 2 * base.scale_at(theta, reml)) <= IDENTITY
 
 
 @pytest.mark.parametrize("shift", [1.0, 1e3, 1e8])
@@ -242,11 +242,11 @@ def test_equivariant_to_shifting_y_by_X_b(shift, reml):
     b = shift * np.array([1.0, -0.7])
     data["y"] = data["y"] + b[0] + b[1] * data["x1"]
     moved = _sim_model(data, sim.spec)
-    llf0, llf1 = base.loglike(theta, reml), moved.loglike(theta, reml)
+    llf0, llf1 = base.loglike_profile(theta, reml), moved.loglike_profile(theta, reml)
     print(f"shift {shift:g}: relative llf change {rel(llf1, llf0):.2e}")
     assert rel(llf1, llf0) <= (IDENTITY if shift < 1e4 else 1e-9)
     # beta_hat moves by b, to the precision b itself is stored with
-    d = moved.get_fe_params(theta) - b - base.get_fe_params(theta)
+    d = moved.fe_params_at(theta) - b - base.fe_params_at(theta)
     assert np.max(np.abs(d)) <= 1e-14 * shift + 1e-12
 
 
@@ -284,4 +284,4 @@ def test_sqrt_and_profile_evaluations_agree():
     model = _sim_model(sim.data, sim.spec)
     phi = np.array([-0.9, 0.7, -0.6])                 # signs do not matter
     theta = sqrt_to_profile(phi, model.k_re)
-    assert rel(model.loglike_sqrt(phi), model.loglike(theta)) <= IDENTITY
+    assert rel(model.loglike_sqrt(phi), model.loglike_profile(theta)) <= IDENTITY

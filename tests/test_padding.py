@@ -89,10 +89,10 @@ def test_padding_by_hand_changes_nothing(reml, extra):
     by_hand = MixedLM(y, X, groups, exog_re=Zre, exog_vc=padded(vc, extra))
     assert by_hand.layout.vc_sizes == tuple(s + extra for s in auto.layout.vc_sizes)
     assert auto.layout.vc_sizes == (3, 2)
-    assert close(by_hand.loglike(THETA, reml), auto.loglike(THETA, reml))
-    assert close(by_hand.score(THETA, reml), auto.score(THETA, reml))
+    assert close(by_hand.loglike_profile(THETA, reml), auto.loglike_profile(THETA, reml))
+    assert close(by_hand.score_profile(THETA, reml), auto.score_profile(THETA, reml))
     assert close(by_hand.hessian_profile(THETA, reml), auto.hessian_profile(THETA, reml))
-    assert close(by_hand.hessian(THETA, reml), auto.hessian(THETA, reml))
+    assert close(by_hand.hessian_beta_theta(THETA, reml), auto.hessian_beta_theta(THETA, reml))
 
 
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
@@ -101,7 +101,7 @@ def test_padded_kernel_equals_unpadded_textbook(reml, seed):
     y, X, groups, Zre, vc = unequal_design(seed)
     model = MixedLM(y, X, groups, exog_re=Zre, exog_vc=vc)
     expected = textbook_profiled_loglike(y, X, groups, Zre, vc, THETA, reml)
-    assert close(model.loglike(THETA, reml), expected), (model.loglike(THETA, reml), expected)
+    assert close(model.loglike_profile(THETA, reml), expected), (model.loglike_profile(THETA, reml), expected)
     # a wrong variance (the padding put in the wrong slot would look like this) is caught
     wrong = THETA.copy()
     wrong[3] *= 1.001
@@ -119,9 +119,9 @@ def test_padded_kernel_equals_statsmodels_unpadded(reml):
     theirs = sm.MixedLM(y, X, groups, exog_re=Zre, exog_vc=vc)
     theirs.reml, theirs.cov_pen, theirs.fe_pen = reml, None, None
     Psi_re = np.array([[THETA[0], THETA[1]], [THETA[1], THETA[2]]])
-    sm_p = SMParams.from_components(fe_params=ours.get_fe_params(THETA), cov_re=Psi_re,
+    sm_p = SMParams.from_components(fe_params=ours.fe_params_at(THETA), cov_re=Psi_re,
                                     vcomp=THETA[3:])
-    assert close(ours.loglike(THETA, reml), theirs.loglike(sm_p, profile_fe=True), SAME_POINT)
+    assert close(ours.loglike_profile(THETA, reml), theirs.loglike(sm_p, profile_fe=True), SAME_POINT)
 
 
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
@@ -142,6 +142,6 @@ def test_pastes_with_missing_casks(reml):
     theta = np.array([1.7, 8.0])
     theirs = sm.MixedLM.from_formula(data=data, **spec)
     theirs.reml, theirs.cov_pen, theirs.fe_pen = reml, None, None
-    sm_p = SMParams.from_components(fe_params=ours.get_fe_params(theta), cov_re=np.array([[1.7]]),
+    sm_p = SMParams.from_components(fe_params=ours.fe_params_at(theta), cov_re=np.array([[1.7]]),
                                     vcomp=np.array([8.0]))
-    assert close(ours.loglike(theta, reml), theirs.loglike(sm_p, profile_fe=True), SAME_POINT)
+    assert close(ours.loglike_profile(theta, reml), theirs.loglike(sm_p, profile_fe=True), SAME_POINT)

@@ -66,8 +66,9 @@ def test_round_trip_profile_user_profile(s, scale):
     p = MixedLMParams.from_user(np.zeros(2), cov_re, vcomp, scale)
     assert_close(p.profile(), theta)
     assert_close(MixedLMParams.from_sqrt(p.sqrt(), k_re).profile(), theta)
-    assert_close(p.cov_re, cov_re)
-    assert_close(p.vcomp, vcomp)
+    assert_close(p.cov_re_user, cov_re)          # statsmodels' cov_re is the profile one
+    assert_close(p.vcomp_user, vcomp)
+    assert_close(p.get_packed(use_sqrt=False), theta)
 
 
 def test_sqrt_with_negative_diagonal_maps_to_the_same_profile_point():
@@ -197,6 +198,6 @@ def test_clear_errors_for_invalid_parameters():
     with pytest.raises(ValueError, match=r"scale \(sigma2\) must be positive"):
         MixedLMParams.from_user([0.0], np.eye(1), [], -2.0)
     with pytest.raises(ValueError, match=r"has no scale"):
-        MixedLMParams(np.eye(1), []).cov_re
-    with pytest.raises(ValueError, match=r"must be square"):
+        MixedLMParams(np.eye(1), []).cov_re_user
+    with pytest.raises(ValueError, match=r"must be a square matrix"):
         MixedLMParams(np.ones((2, 3)), [])

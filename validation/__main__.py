@@ -7,6 +7,7 @@
     python -m validation audit [--cases PATTERN...] [--engines NAME...] [--plugin ...]
     python -m validation regenerate-references [--force] [--cases PATTERN...]
     python -m validation bench [--quick] [--sizes G...] [--engines NAME...] [--out DIR]
+    python -m validation conformance [-k EXPR] [--failures]
 
 ``run`` fits every selected case with every engine (in worker processes, each
 fit with a timeout), audits each answer with refimpl's analytic score,
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import bench
 
     bench.add_parser(sub)        # time refimpl, statsmodels and lme4 side by side (bench.py)
+    from . import conformance
+
+    conformance.add_parser(sub)  # statsmodels' own test_lme.py against refimpl (conformance.py)
     return ap
 
 
