@@ -131,7 +131,10 @@ class Inference:
             t = (effect - q) / sd
         df = self.df_resid if use_t else None
         dist = sps.t(df) if use_t else sps.norm
-        return ContrastResults(effect=effect, sd=sd[:, None], tvalue=t[:, None], statistic=t[:, None],
+        # statsmodels' shapes: (1, 1) for one restriction, (r,) for several; p-values squeezed
+        shape = (1, 1) if len(R) == 1 else (len(R),)
+        return ContrastResults(effect=effect, sd=sd.reshape(shape), tvalue=t.reshape(shape),
+                               statistic=t.reshape(shape),
                                pvalue=np.squeeze(2.0 * dist.sf(np.abs(t))), df_denom=df,
                                distribution="t" if use_t else "norm", q=q,
                                c_names=self._contrast_names(r_matrix, len(R)))
@@ -242,8 +245,8 @@ class ContrastResults:
     """One test per row of R (``t_test``); statsmodels' attribute names and shapes."""
 
     effect: np.ndarray          # (r,) R params
-    sd: np.ndarray              # (r, 1) sqrt(diag(R C R'))
-    tvalue: np.ndarray          # (r, 1) (effect - q) / sd
+    sd: np.ndarray              # sqrt(diag(R C R')): (1, 1) for one restriction, else (r,)
+    tvalue: np.ndarray          # (effect - q) / sd, same shape
     statistic: np.ndarray       # = tvalue
     pvalue: np.ndarray          # two-sided, squeezed
     df_denom: object            # None for the normal reference
@@ -256,14 +259,14 @@ class ContrastResults:
         alpha = arguments.probability("alpha", alpha)
         dist = sps.norm if self.distribution == "norm" else sps.t(self.df_denom)
         z = dist.ppf(1.0 - alpha / 2.0)
-        sd = self.sd[:, 0]
+        sd = np.ravel(self.sd)
         return np.column_stack([self.effect - z * sd, self.effect + z * sd])
 
     def summary_frame(self, alpha=0.05):
         """statsmodels' columns: coef, std err, z (or t), P>|z|, Conf. Int. Low, Conf. Int. Upp."""
         ci = self.conf_int(alpha)
         stat = "z" if self.distribution == "norm" else "t"
-        return pd.DataFrame({"coef": self.effect, "std err": self.sd[:, 0], stat: self.tvalue[:, 0],
+        return pd.DataFrame({"coef": self.effect, "std err": np.ravel(self.sd), stat: np.ravel(self.tvalue),
                              f"P>|{stat}|": np.atleast_1d(self.pvalue), "Conf. Int. Low": ci[:, 0],
                              "Conf. Int. Upp.": ci[:, 1]}, index=self.c_names)
 
