@@ -15,7 +15,7 @@ Two conventions for the covariance of the estimates, both kept, named apart:
 * ``bse_fe_gls = sqrt(diag(sigma2 (X'V^{-1}X)^{-1}))`` is the GLS error lme4
   reports (``vcov(fit)``): theta treated as known.
 
-Tests of linear hypotheses R params = q, with C = cov_params()  (eq:wald):
+Tests of linear hypotheses R params = q, with C = cov_params():
 
     t_test:     t_j = (R params - q)_j / sqrt((R C R')_jj)     each row, normal reference
     wald_test:  W = d' (R C R')^{-1} d,  d = R params - q      chi2(r) reference
@@ -113,7 +113,7 @@ class Inference:
         return pd.DataFrame(ci, index=[self.param_names[i] for i in idx], columns=[0, 1])
 
     # ------------------------------------------------------------------
-    # Tests of R params = q (eq:wald)
+    # Tests of R params = q (module docstring)
     # ------------------------------------------------------------------
     def t_test(self, r_matrix, use_t=None):
         """One test per row of R (over the fixed effects) of R beta = q; statsmodels' ContrastResults fields.

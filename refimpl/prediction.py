@@ -134,6 +134,9 @@ class Prediction:
         groups = np.asarray(groups)
         if groups.shape != (n,):
             raise ValueError(f"groups must have one label per row of exog ({n}), got shape {groups.shape}")
+        if pd.isna(pd.Series(groups, dtype=object)).any():
+            raise ValueError("groups has missing labels (NaN/None); give every row its group label "
+                             "(a label the fit has not seen predicts the marginal mean)")
         position = {lab: g for g, lab in enumerate(self.model.group_labels)}
         by_str = {str(lab): g for lab, g in position.items()}
         return np.array([position.get(lab, by_str.get(str(lab), -1)) for lab in groups])

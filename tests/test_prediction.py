@@ -108,6 +108,8 @@ def test_predict_arguments_are_checked(dietox):
         res.predict(include_random="yes")
     with pytest.raises(ValueError, match="groups"):
         res.predict(np.ones((3, 2)), include_random=True)
+    with pytest.raises(ValueError, match="missing labels"):
+        res.predict(data.iloc[:2].assign(Pig=[None, "4601"]), include_random=True)
     with pytest.raises(ValueError, match="groups is only used"):
         res.predict(groups=["4601"])
 
