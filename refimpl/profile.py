@@ -34,6 +34,11 @@ class Profile:
         correlations (statsmodels keeps covariances, which can leave Psi_re
         indefinite); the refit optimum does not depend on them.
         """
+        from . import arguments
+        num_low = arguments.positive_int("num_low", num_low)
+        num_high = arguments.positive_int("num_high", num_high)
+        dist_low = arguments.real("dist_low", dist_low, minimum=0.0, open_interval=True)
+        dist_high = arguments.real("dist_high", dist_high, minimum=0.0, open_interval=True)
         model, theta, j = self._profile_target(re_ix, vtype)
         mask = np.ones(len(theta)) if self.free is None else self.free.copy()
         if vtype == "re" and self.free is not None:

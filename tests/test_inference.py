@@ -163,3 +163,27 @@ def test_remove_data_keeps_the_estimates():
     d = full.model.design
     dropped = d.y.nbytes + d.X.nbytes + d.Z.nbytes + d.group_index.nbytes
     assert len(pickle.dumps(full)) - len(pickle.dumps(r)) > 0.9 * dropped
+
+
+def test_lrtest_refuses_what_it_cannot_check():
+    from refimpl.lrtest import lrtest
+
+    small, big = ours("dietox_intercept", False), ours("dietox_slope", False)
+    assert lrtest(small, big).df == 2
+    with pytest.raises(TypeError, match="res_small"):
+        lrtest(theirs_same_point("dietox_intercept", False), big)
+    cut = ours("dietox_slope", False)
+    cut.model = MixedLM.from_formula("Weight ~ Time", data("dietox"), groups="Pig", re_formula="~Time")
+    cut.remove_data()
+    with pytest.raises(ValueError, match="remove_data"):
+        lrtest(small, cut)
+
+
+def test_profile_re_arguments_are_checked():
+    r = ours("dietox_slope", True)
+    with pytest.raises(ValueError, match="num_low"):
+        r.profile_re(0, "re", num_low=0)
+    with pytest.raises(ValueError, match="dist_high"):
+        r.profile_re(0, "re", dist_high=-1.0)
+    with pytest.raises(ValueError, match="vtype"):
+        r.profile_re(0, "xx")
