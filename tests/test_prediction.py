@@ -179,4 +179,6 @@ def test_conditional_predictions_match_lme4(r, dietox):
     assert err < 1e-8
     assert rel_err(at_r.predict(), marg_r) < 1e-8
     # and at refimpl's own optimum the difference is the optimizers' (a looser, honest bound)
-    assert rel_err(res.predict(include_random=True), pred_r) < 1e-4
+    own = rel_err(res.predict(include_random=True), pred_r)
+    print(f"at refimpl's own optimum vs lme4's default fit: max relative error {own:.2e}")
+    assert own < 1e-4
