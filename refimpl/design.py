@@ -39,6 +39,12 @@ class Design:
     endog_name: str = "y"
     vc_counts: np.ndarray = None  # (G, k_vc) real (unpadded) columns of each component per group
     R: np.ndarray = None          # R of [X | y | Z_re] = QR (checks.r_factor): what rank checks read
+    # pandas Index of the kept rows when endog/exog or the formula data were pandas, else None:
+    # results then answer in pandas (statsmodels' "pandas in, pandas out")
+    row_labels: object = None
+    # from_formula only: {formula, re_formula, vc_formula, groups, fe_info, re_info} (patsy
+    # DesignInfo's), so results.predict can build X and Z for a new DataFrame
+    formula_info: dict = None
 
     def __post_init__(self):
         if self.vc_counts is None:
@@ -252,6 +258,7 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
     n = len(y)
     if n == 0:
         raise ValueError("the data set is empty (endog has no rows)")
+    row_labels = next((a.index for a in (endog, exog) if isinstance(a, (pd.Series, pd.DataFrame))), None)
     X, exog_names = _as_2d("exog", exog, n, "x")
     if isinstance(exog, np.ndarray):
         # statsmodels' names: a constant column is "const", the others x1, x2, ... in order
@@ -277,6 +284,7 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
             warnings.warn(f"missing='drop': dropped {int(no_label.sum())} of {n} rows with a "
                           "missing group label", UserWarning, stacklevel=3)
             y, X, Zre, groups = y[keep], X[keep], Zre[keep], groups[keep]
+            row_labels = None if row_labels is None else row_labels[keep]
             n_dropped, n = int(no_label.sum()), int(keep.sum())
     group_index, labels = _encode_groups(groups, n)
 
@@ -313,6 +321,7 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
         warnings.warn(f"missing='drop': dropped {int(rows_bad.sum())} of {n} rows with NaN or inf",
                       UserWarning, stacklevel=3)
         y, X, Zre, Zvc, groups = y[keep], X[keep], Zre[keep], Zvc[keep], groups[keep]
+        row_labels = None if row_labels is None else row_labels[keep]
         if len(y) == 0:
             raise ValueError("no rows are left after dropping rows with missing values")
         old_position = {lab: g for g, lab in enumerate(labels)}
@@ -321,7 +330,8 @@ def design_from_arrays(endog, exog, groups, exog_re=None, exog_vc=None, missing=
         vc_colnames = [[cols[old_position[lab]] for lab in labels] for cols in vc_colnames]
     endog_name = endog.name if isinstance(endog, pd.Series) and endog.name is not None else "y"
     return _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names,
-                   _vc_sizes(vc_blocks), vc_colnames, n_dropped, endog_name=endog_name)
+                   _vc_sizes(vc_blocks), vc_colnames, n_dropped, endog_name=endog_name,
+                   row_labels=row_labels)
 
 
 def _vc_sizes(vc_blocks):
@@ -350,7 +360,7 @@ def _place_vc(vc_blocks, group_index, n_groups, n, vc_names, labels=None):
 
 
 def _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names, vc_sizes,
-            vc_colnames, n_dropped, endog_name="y"):
+            vc_colnames, n_dropped, endog_name="y", row_labels=None, formula_info=None):
     # Every rank and conditioning check reads the small R of [X | y | Z_re] = QR,
     # not the n-row matrices (checks.r_factor says why that is exact and as accurate).
     R = checks.r_factor(X, y, Zre)
@@ -361,6 +371,7 @@ def _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names,
         group_labels=labels, layout=Layout(Zre.shape[1], tuple(int(s) for s in vc_sizes)),
         exog_names=list(exog_names), exog_re_names=list(re_names), vc_names=list(vc_names),
         vc_column_names=vc_colnames, n_dropped=n_dropped, endog_name=str(endog_name), R=R,
+        row_labels=row_labels, formula_info=formula_info,
     )
     _check_identifiable(design)
     return design
@@ -392,6 +403,7 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
         raise ValueError("vc_formula must be a dict {name: formula}, e.g. {'cask': '0 + C(cask)'}")
 
     group_name = "Group"
+    groups_column = groups if isinstance(groups, str) else None
     if isinstance(groups, str):
         if groups not in data.columns:
             raise ValueError(f"groups={groups!r} is not a column of data; columns are {list(data.columns)}")
@@ -436,12 +448,15 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
     exog_names = list(X_mat.columns)
     n = len(y)
 
+    info = dict(formula=formula, re_formula=re_formula, vc_formula=vc_formula, fe_info=X_mat.design_info,
+                re_info=None, groups=groups_column)
     if re_formula is not None:
         if re_formula.strip() == "1":
             Zre, re_names = np.ones((n, 1)), [group_name]
         else:
             Zre_df = patsy.dmatrix(re_formula, data, NA_action=na, return_type="dataframe")
             Zre = Zre_df.to_numpy(dtype=float).copy()
+            info["re_info"] = Zre_df.design_info
             re_names = [c.replace("Intercept", group_name) for c in Zre_df.columns]
     elif vc_formula is None:
         Zre, re_names = np.ones((n, 1)), [group_name]
@@ -468,4 +483,5 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
     for name, arr in (("endog", y), ("exog", X), ("exog_re", Zre), ("exog_vc", Zvc)):
         _check_finite(name, arr)
     return _finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names,
-                   _vc_sizes(vc_blocks), vc_colnames, n_dropped, endog_name=y_mat.columns[0])
+                   _vc_sizes(vc_blocks), vc_colnames, n_dropped, endog_name=y_mat.columns[0],
+                   row_labels=data.index, formula_info=info)

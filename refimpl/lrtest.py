@@ -78,6 +78,15 @@ def lrtest(res_small, res_big):
 
 
 def _check_comparable(small, big):
+    from .results import MixedLMResults
+
+    for name, r in (("res_small", small), ("res_big", big)):
+        if not isinstance(r, MixedLMResults):
+            raise TypeError(f"{name} must be a refimpl MixedLMResults (from model.fit), got "
+                            f"{type(r).__name__}")
+        if getattr(r.model.design, "data_removed", False):
+            raise ValueError(f"{name} had remove_data() called, so nestedness (same rows, same "
+                             "response) cannot be checked; run lrtest before removing the data")
     if small.reml != big.reml:
         raise ValueError("one fit is REML and the other ML; refit both with the same reml=")
     ms, mb = small.model, big.model

@@ -25,5 +25,7 @@ NOTATION = [
     dict(symbol=r"M_i,\ N_i,\ u_i", code="GroupSolves.M, .N, u_at()", statsmodels="", meaning="Z_i'V_i^{-1}Z_i, Z_i'V_i^{-1}X_i, Z_i'V_i^{-1}r_i"),
     dict(symbol=r"E_k", code="layout.dPsi_dtheta()", statsmodels="_gen_dV_dPar", meaning="d Psi / d theta_k"),
     dict(symbol=r"\hat b_i,\ \Gamma_i", code="blup.blups, blup.conditional_cov", statsmodels="random_effects, random_effects_cov", meaning="BLUP of b_i and Var(b_i | y)"),
+    dict(symbol=r"\hat\mu,\ \hat y", code="predict(), predict(include_random=True)", statsmodels="predict(), fittedvalues", meaning="marginal prediction x'beta_hat and conditional prediction x'beta_hat + z'b_hat_i"),
+    dict(symbol=r"y^*,\ u_i,\ \varepsilon", code="simulate()", statsmodels="", meaning="a simulated response y* = X beta_hat + Z b* + e*, with b*_i = sigma_hat Lambda u_i and e* = sigma_hat eps standard-normal draws"),
     dict(symbol=r"m", code="Point.n_eff(reml)", statsmodels="n_totobs (- k_fe under REML)", meaning="n for ML, n - p for REML"),
 ]

@@ -15,20 +15,17 @@ model at that point (book chapter "results"):
     BLUPs                b_hat_i (eq:blup)           random_effects       random_effects
     their covariances    Gamma_i (eq:blup-cov)       random_effects_cov   random_effects_cov
 
-Standard errors (two conventions, both kept, named apart):
+The object is split by concept: this file holds the estimates, their
+covariance matrix, the BLUPs and fitted values, and persistence (pickle,
+save/load, remove_data); inference.py the standard errors and tests
+(bse, conf_int, t_test, wald_test, f_test); prediction.py ``predict`` and
+``simulate``; profile.py ``profile_re``; summary.py the text table.
 
-* ``cov_params()``, ``bse``, ``bse_fe``, ``bse_re`` follow statsmodels exactly:
-  ``cov_params() = inv(-H)`` in (beta, theta), H the Hessian of the
-  sigma2-profiled log-likelihood at (beta_hat, theta) (statsmodels stores
-  inv(-H)/scale and multiplies scale back in). ``bse_fe`` is the beta block:
-  it accounts for the correlation between beta_hat and theta in the observed
-  information. ``bse_re = sqrt(scale * diag(cov_params())[theta])`` is
-  statsmodels' formula, reproduced for comparability; note it is *not* the
-  delta-method error of ``cov_re = scale * theta`` (that would be
-  ``scale * se(theta)``): multiplying y by c multiplies cov_re by c**2 but
-  bse_re only by c.
-* ``bse_fe_gls = sqrt(diag(sigma2 (X'V^{-1}X)^{-1}))`` is the GLS error lme4
-  reports (``vcov(fit)``): theta treated as known.
+Return types are statsmodels': arrays in, arrays out; pandas or a formula in,
+pandas out (Series/DataFrame labelled with statsmodels' names, row-indexed
+by the data's index). ``random_effects`` is a dict of Series either way, as in
+statsmodels. One difference: ``vcomp`` is a Series named by component for
+pandas input (statsmodels gives a bare array even then).
 
 Boundary (singular) fits, lme4's ``isSingular``: when the verdict says
 ``boundary``, every covariance parameter in the row or column of a zero
@@ -39,20 +36,22 @@ for parameters held fixed by ``free``), their standard errors are nan, and
 the summary says "singular fit". Fixed effects, llf and BLUPs are reported.
 """
 
+import copy
 import functools
-from dataclasses import dataclass, replace
+import pickle
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from . import hessian
 from .blup import blups, conditional_cov
 # The boundary rule (lme4's isSingular) is the verdict's: convergence.zero_pivots.
 from .convergence import zero_pivots
+from .inference import ContrastResults, Inference, WaldTest  # noqa: F401  (WaldTest: old import path)
 from .linalg import n_tril
-from .parameters import MixedLMParams, pack_profile, sqrt_to_profile, unpack_profile
-from .score import XtVinvX_inv
+from .parameters import MixedLMParams, sqrt_to_profile, unpack_profile
+from .prediction import Prediction
+from .profile import Profile, _held_start  # noqa: F401  (_held_start: old import path)
 from .summary import build_summary
 
 
@@ -65,7 +64,7 @@ def covariance_param_names(exog_re_names, vc_names):
     return names + [f"{v} Var" for v in vc_names]
 
 
-class MixedLMResults:
+class MixedLMResults(Inference, Prediction, Profile):
     """A fitted linear mixed model, with statsmodels' attribute names.
 
     Built by ``model.fit`` as
@@ -76,6 +75,9 @@ class MixedLMResults:
     the parameters that were optimised (None: all); held parameters get a zero
     row in ``cov_params()`` and are not counted by aic/bic (statsmodels' rule).
     """
+
+    use_t = False        # statsmodels: tests and intervals use the normal distribution
+    use_sqrt = True      # the optimizers work in the sqrt parameterization
 
     def __init__(self, model, phi, reml=True, method=None, n_iter=None, convergence=None,
                  history=None, free=None):
@@ -102,21 +104,42 @@ class MixedLMResults:
         self.exog_names = list(model.exog_names)
         self.cov_param_names = covariance_param_names(model.exog_re_names, model.vc_names)
         self.param_names = self.exog_names + self.cov_param_names
+        self.row_labels = model.design.row_labels
+        self.use_pandas = self.row_labels is not None
 
         # The point: beta and sigma2 profiled out (eq:gls-beta, eq:profiled-sigma2)
         self.point = model.point_sqrt(self.phi)
         self.theta = sqrt_to_profile(self.phi, self.k_re)
         self.scale = float(self.point.sigma2_hat(self.reml))
         self.llf = float(model.loglike_sqrt(self.phi, self.reml))
-        beta = self.point.beta_hat.copy()
-        Psi_re, psi_vc = unpack_profile(self.theta, self.k_re)
+        self._beta = self.point.beta_hat.copy()
+        self._Psi_re, self._psi_vc = unpack_profile(self.theta, self.k_re)
         re = list(model.exog_re_names)
-        self.fe_params = pd.Series(beta.copy(), index=self.exog_names)   # no array shared with params_object
-        self.cov_re_unscaled = pd.DataFrame(Psi_re, index=re, columns=re)
-        self.cov_re = pd.DataFrame(Psi_re * self.scale, index=re, columns=re)
-        self.vcomp = pd.Series(psi_vc * self.scale, index=list(model.vc_names), dtype=float)
-        self.params = pd.Series(np.concatenate([beta, self.theta]), index=self.param_names)
-        self.params_object = MixedLMParams(Psi_re, psi_vc, fe_params=beta, scale=self.scale)
+        # each public value is its own copy: a caller editing one cannot change another
+        self.fe_params = self._vector(self._beta, self.exog_names)
+        self.cov_re_unscaled = self._matrix(self._Psi_re, re, re)
+        self.cov_re = self._matrix(self._Psi_re * self.scale, re, re)
+        self.vcomp = self._vector(self._psi_vc * self.scale, list(model.vc_names))
+        self.params = self._vector(np.concatenate([self._beta, self.theta]), self.param_names)
+        self.params_object = MixedLMParams(self._Psi_re.copy(), self._psi_vc.copy(),
+                                           fe_params=self._beta.copy(), scale=self.scale)
+        self.freepat = (None if self.free is None else
+                        MixedLMParams.from_profile(self.free, self.k_re))
+
+    # ------------------------------------------------------------------
+    # Arrays in, arrays out; pandas in, pandas out
+    # ------------------------------------------------------------------
+    def _vector(self, values, names):
+        values = np.array(values, dtype=float)
+        return pd.Series(values, index=list(names), dtype=float) if self.use_pandas else values
+
+    def _matrix(self, values, rows, cols):
+        values = np.array(values, dtype=float)
+        return pd.DataFrame(values, index=list(rows), columns=list(cols)) if self.use_pandas else values
+
+    def _by_row(self, values):
+        """An n-vector over the kept rows: a Series on the data's row index for pandas input."""
+        return pd.Series(values, index=self.row_labels) if self.use_pandas else values
 
     # ------------------------------------------------------------------
     # Boundary and information criteria
@@ -161,7 +184,7 @@ class MixedLMResults:
         return np.nan if self.reml else -2.0 * self.llf + np.log(self.nobs) * self.df_modelwc
 
     # ------------------------------------------------------------------
-    # Standard errors (module docstring: two conventions)
+    # Covariance of the estimates (inference.py explains the two conventions)
     # ------------------------------------------------------------------
     @functools.cached_property
     def _cov_params(self):
@@ -186,93 +209,46 @@ class MixedLMResults:
         cov[:, boundary] = np.nan
         return cov
 
-    def cov_params(self):
-        """statsmodels' ``cov_params()``: inv(-H) in (beta, theta), DataFrame by param_names."""
-        return pd.DataFrame(self._cov_params.copy(), index=self.param_names, columns=self.param_names)
+    def cov_params(self, r_matrix=None, column=None):
+        """statsmodels' ``cov_params()``: inv(-H) in (beta, theta), labelled by param_names.
 
-    @property
-    def bse(self):
-        """sqrt(diag(cov_params())): beta, then theta (profile units)."""
-        with np.errstate(invalid="ignore"):
-            return pd.Series(np.sqrt(np.diag(self._cov_params)), index=self.param_names)
-
-    @property
-    def bse_fe(self):
-        """statsmodels' errors of fe_params: observed information in (beta, theta)."""
-        return self.bse.iloc[:self.k_fe]
-
-    @property
-    def bse_fe_gls(self):
-        """GLS errors sqrt(diag(sigma2 (X'V^{-1}X)^{-1})), theta taken as known (lme4's vcov)."""
-        cov = self.scale * XtVinvX_inv(self.point)
-        return pd.Series(np.sqrt(np.diag(cov)), index=self.exog_names)
-
-    @property
-    def bse_re(self):
-        """statsmodels' sqrt(scale * diag(cov_params())[theta]), by covariance name (see module docstring)."""
-        with np.errstate(invalid="ignore"):
-            v = np.sqrt(self.scale * np.diag(self._cov_params)[self.k_fe:])
-        return pd.Series(v, index=self.cov_param_names)
-
-    @property
-    def tvalues(self):
-        """params / bse, for all parameters (statsmodels); only the beta entries are meaningful z's."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self.params / self.bse
-
-    @property
-    def pvalues(self):
-        """Two-sided normal p-values of :attr:`tvalues` (statsmodels uses the normal, not t)."""
-        return pd.Series(2.0 * sps.norm.sf(np.abs(self.tvalues.to_numpy())), index=self.param_names)
-
-    def conf_int(self, alpha=0.05):
-        """Wald intervals params -/+ z_{1-alpha/2} bse for all parameters, columns 0 and 1.
-
-        As statsmodels: the theta rows are in profile units and symmetric, so
-        they are poor intervals for variances; use :meth:`profile_re` for those.
+        column: positions (or names) of a sub-block; r_matrix: R C R' for a
+        (r, k_params) matrix R. Both as statsmodels' LikelihoodModelResults.
         """
-        z = sps.norm.ppf(1.0 - alpha / 2.0)
-        lo, hi = self.params - z * self.bse, self.params + z * self.bse
-        return pd.DataFrame({0: lo, 1: hi})
+        C = self._cov_params.copy()
+        if r_matrix is not None:
+            from . import arguments
+            R = arguments.float_matrix("r_matrix", np.atleast_2d(r_matrix))
+            if R.shape[1] != len(self.param_names):
+                raise ValueError(f"r_matrix must have {len(self.param_names)} columns (one per "
+                                 f"parameter: {self.param_names}), got shape {R.shape}")
+            return R @ C @ R.T
+        names = self.param_names
+        if column is not None:
+            idx = self._param_positions("column", column)
+            C, names = C[np.ix_(idx, idx)], [names[i] for i in idx]
+        return self._matrix(C, names, names)
 
-    def wald_test_fe(self, R, q=None, cov="observed"):
-        """Wald test of R beta = q on the fixed effects.
+    @property
+    def normalized_cov_params(self):
+        """statsmodels' cov_params() / scale."""
+        return self._matrix(self._cov_params / self.scale, self.param_names, self.param_names)
 
-        R: (r, k_fe) array, a 1-d row, or a fixed-effect name / list of names
-        (testing those coefficients = 0). statistic = d'(R C R')^{-1} d with
-        d = R beta_hat - q and C the covariance of beta_hat: ``cov="observed"``
-        (the bse_fe convention) or ``"gls"`` (bse_fe_gls); referred to chi2 with
-        r = rank(R) degrees of freedom (large-sample; no F / denominator df).
-        """
-        R = self._restriction_matrix(R)
-        q = np.zeros(len(R)) if q is None else np.atleast_1d(np.asarray(q, float))
-        if q.shape != (len(R),):
-            raise ValueError(f"q must have one value per row of R ({len(R)}), got shape {q.shape}")
-        if np.linalg.matrix_rank(R) < len(R):
-            raise ValueError("the rows of R are linearly dependent; drop the redundant restrictions")
-        if cov == "observed":
-            C = self._cov_params[:self.k_fe, :self.k_fe]
-        elif cov == "gls":
-            C = self.scale * XtVinvX_inv(self.point)
-        else:
-            raise ValueError(f"cov must be 'observed' or 'gls', got {cov!r}")
-        d = R @ self.fe_params.to_numpy() - q
-        stat = float(d @ np.linalg.solve(R @ C @ R.T, d))
-        return WaldTest(statistic=stat, df=len(R), pvalue=float(sps.chi2.sf(stat, len(R))),
-                        estimate=R @ self.fe_params.to_numpy(), q=q, cov=cov)
-
-    def _restriction_matrix(self, R):
-        if isinstance(R, str):
-            R = [R]
-        if isinstance(R, (list, tuple)) and R and all(isinstance(r, str) for r in R):
-            unknown = [r for r in R if r not in self.exog_names]
-            if unknown:
-                raise ValueError(f"unknown fixed effects {unknown}; names are {self.exog_names}")
-            return np.eye(self.k_fe)[[self.exog_names.index(r) for r in R]]
-        R = np.atleast_2d(np.asarray(R, float))
-        if R.ndim != 2 or R.shape[1] != self.k_fe:
-            raise ValueError(f"R must have {self.k_fe} columns (one per fixed effect), got shape {R.shape}")
-        return R
+    def _param_positions(self, argname, which):
+        """Integer positions from a list of positions or parameter names (ValueError otherwise)."""
+        items = [which] if isinstance(which, (str, int, np.integer)) else list(which)
+        out = []
+        for it in items:
+            if isinstance(it, str):
+                if it not in self.param_names:
+                    raise ValueError(f"{argname}: unknown parameter {it!r}; names are {self.param_names}")
+                out.append(self.param_names.index(it))
+            elif isinstance(it, (int, np.integer)) and -len(self.param_names) <= it < len(self.param_names):
+                out.append(int(it) % len(self.param_names))
+            else:
+                raise ValueError(f"{argname} must hold parameter positions 0..{len(self.param_names) - 1} "
+                                 f"or names, got {it!r}")
+        return out
 
     # ------------------------------------------------------------------
     # Random effects (blup.py), fitted values
@@ -297,8 +273,8 @@ class MixedLMResults:
         """{group label: Series} of conditional means b_hat_i (eq:blup), user scale.
 
         Index: exog_re_names, then 'vc[column]' for the columns variance component
-        vc has in that group (statsmodels' names). Unlike statsmodels, defined
-        at a singular cov_re too.
+        vc has in that group (statsmodels' names). A dict of Series for array
+        input too, as statsmodels. Unlike statsmodels, defined at a singular cov_re.
         """
         out = {}
         for g, label in enumerate(self.model.group_labels):
@@ -321,95 +297,102 @@ class MixedLMResults:
         return out
 
     @functools.cached_property
-    def fittedvalues(self):
-        """X beta_hat + Z_i b_hat_i for each row, in the rows' original order (ndarray)."""
-        d = self.model.design
+    def _fitted(self):
+        """X beta_hat + Z_i b_hat_i for each row, in the rows' original order  (eq:pred-conditional)."""
+        d = self._design_with_data("fittedvalues")
         Zb = np.einsum("nq,nq->n", d.Z, self._b_hat[d.group_index])
-        return d.X @ self.fe_params.to_numpy() + Zb
+        return d.X @ self._beta + Zb
+
+    @property
+    def fittedvalues(self):
+        """Conditional fitted values X beta_hat + Z b_hat (ndarray, or Series on the data's rows)."""
+        return self._by_row(self._fitted.copy())
 
     @property
     def resid(self):
-        """y - fittedvalues (conditional residuals)."""
-        return self.model.design.y - self.fittedvalues
+        """y - fittedvalues (conditional residuals), same type as fittedvalues."""
+        return self._by_row(self._design_with_data("resid").y - self._fitted)
 
     # ------------------------------------------------------------------
-    # Summary and profile likelihood
+    # Summary
     # ------------------------------------------------------------------
-    def summary(self, yname=None, alpha=0.05):
-        """A text table in statsmodels' layout (``print(res.summary())``)."""
-        return build_summary(self, yname, alpha)
+    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+        """A text table in statsmodels' layout (``print(res.summary())``); ``.tables[1]`` the estimates."""
+        return build_summary(self, yname=yname, xname_fe=xname_fe, xname_re=xname_re,
+                             title=title, alpha=alpha)
 
-    def profile_re(self, re_ix, vtype="re", num_low=5, dist_low=1.0, num_high=5, dist_high=1.0,
-                   **fit_kwargs):
-        """Profile likelihood of one variance: rows (value, llf), as statsmodels' ``profile_re``.
+    # ------------------------------------------------------------------
+    # Persistence: pickle, save/load, remove_data (statsmodels' names)
+    # ------------------------------------------------------------------
+    def __getstate__(self):
+        """Pickle everything but patsy's DesignInfo objects (patsy cannot pickle them).
 
-        vtype "re": the variance of random effect re_ix (index or name in
-        exog_re_names); vtype "vc": variance component re_ix (name or index).
-        The variance is held on a grid of num_low + 1 + num_high profile values
-        from (v - dist_low)/scale to (v + dist_high)/scale (v the user-scale
-        estimate), and the log-likelihood maximised over the rest with
-        ``model.fit(free=mask, start_params=...)``. The first column is
-        statsmodels' x * scale, with the scale of *that* refit.
-
-        As statsmodels does, a random effect re_ix > 0 is moved to column 0 of
-        a copy of the model first: Psi_re[0, 0] = L[0, 0]**2, so holding it
-        is holding one sqrt parameter. Start values keep the estimated
-        correlations (statsmodels keeps covariances, which can leave Psi_re
-        indefinite); the refit optimum does not depend on them.
+        After unpickling, ``predict`` on a new DataFrame rebuilds the design
+        from the stored formula strings instead (prediction.py checks that the
+        columns come out with the fitted names).
         """
-        model, theta, j = self._profile_target(re_ix, vtype)
-        mask = np.ones(len(theta)) if self.free is None else self.free.copy()
-        if vtype == "re" and self.free is not None:
-            mask = self._permuted_mask(re_ix)
-        mask[j] = 0.0
-        v = theta[j] * self.scale
-        low, high = (v - dist_low) / self.scale, (v + dist_high) / self.scale
-        if low <= 0:
-            raise ValueError(f"dist_low={dist_low} reaches below zero from the estimate {v:.6g}; "
-                             "use a smaller dist_low")
-        grid = np.concatenate([np.linspace(low, theta[j], num_low + 1),
-                               np.linspace(theta[j], high, num_high + 1)[1:]])
-        rows = []
-        for x in grid:
-            start = MixedLMParams.from_profile(_held_start(theta, j, x, self.k_re), self.k_re)
-            r = model.fit(reml=self.reml, start_params=start, free=mask, **fit_kwargs)
-            rows.append([x * r.scale, r.llf])
-        return np.asarray(rows)
-
-    def _profile_target(self, re_ix, vtype):
-        """(model, theta, index of the held parameter in theta) for profile_re."""
-        if vtype == "vc":
-            names = list(self.model.vc_names)
-            k = _position(re_ix, names)
-            if not 0 <= k < self.k_vc:
-                raise ValueError(f"no variance component {re_ix!r}; components are {names}")
-            return self.model, self.theta, self.k_re2 + k
-        if vtype != "re":
-            raise ValueError(f"vtype must be 're' or 'vc', got {vtype!r}")
-        perm = self._re_permutation(re_ix)
-        Psi_re, psi_vc = unpack_profile(self.theta, self.k_re)
-        theta = pack_profile(Psi_re[np.ix_(perm, perm)], psi_vc)
-        if perm[0] == 0:
-            return self.model, theta, 0
+        state = self.__dict__.copy()
         d = self.model.design
-        Z = d.Z.copy()
-        Z[:, :self.k_re] = d.Z[:, perm]
-        design = replace(d, Z=Z, exog_re_names=[d.exog_re_names[i] for i in perm])
-        return type(self.model)(None, None, None, _design=design), theta, 0
+        if d.formula_info is not None and (d.formula_info.get("fe_info") is not None
+                                           or d.formula_info.get("re_info") is not None):
+            model = copy.copy(self.model)
+            model._cache = (None, None)
+            info = dict(d.formula_info, fe_info=None, re_info=None)
+            model.design = copy.copy(d)
+            model.design.formula_info = info
+            state["model"] = model
+        return state
 
-    def _re_permutation(self, re_ix):
-        names = list(self.model.exog_re_names)
-        k = _position(re_ix, names)
-        if not 0 <= k < self.k_re:
-            raise ValueError(f"no random effect {re_ix!r}; random effects are {names}")
-        perm = np.arange(self.k_re)
-        perm[[0, k]] = perm[[k, 0]]
-        return perm
+    def save(self, fname, remove_data=False):
+        """Pickle to a path or an open binary file, as statsmodels' ``results.save``."""
+        from . import arguments
+        arguments.boolean("remove_data", remove_data)
+        if remove_data:
+            self.remove_data()
+        if hasattr(fname, "write"):
+            pickle.dump(self, fname)
+        else:
+            with open(fname, "wb") as fh:
+                pickle.dump(self, fh)
 
-    def _permuted_mask(self, re_ix):
-        perm = self._re_permutation(re_ix)
-        M, m_vc = unpack_profile(self.free, self.k_re)
-        return pack_profile(M[np.ix_(perm, perm)], m_vc)
+    @classmethod
+    def load(cls, fname):
+        """Load a pickled results object (statsmodels' ``MixedLMResults.load``); only load trusted files."""
+        if hasattr(fname, "read"):
+            obj = pickle.load(fname)
+        else:
+            with open(fname, "rb") as fh:
+                obj = pickle.load(fh)
+        if not isinstance(obj, cls):
+            raise TypeError(f"{fname!r} holds a {type(obj).__name__}, not a {cls.__name__}")
+        return obj
+
+    def remove_data(self):
+        """Drop the n-row arrays (y, X, Z) from the model, keeping every per-group summary.
+
+        As statsmodels' ``remove_data``: the estimates, standard errors, BLUPs,
+        summary and ``predict(exog=...)`` keep working (they need only the
+        per-group statistics); ``fittedvalues``, ``resid``, in-sample
+        ``predict()`` and ``simulate`` need the rows and raise ValueError after it.
+        The covariance and BLUP caches are filled first. The model is changed
+        in place, as in statsmodels.
+        """
+        for name in ("_cov_params", "on_boundary", "_b_hat", "random_effects", "random_effects_cov"):
+            getattr(self, name)
+        self.__dict__.pop("_fitted", None)
+        d = copy.copy(self.model.design)
+        empty = np.zeros(0)
+        d.y, d.X, d.Z, d.group_index = empty, np.zeros((0, self.k_fe)), np.zeros((0, d.Z.shape[1])), None
+        d.row_labels = None if d.row_labels is None else d.row_labels[:0]
+        d.data_removed = True
+        self.model.design = d
+
+    def _design_with_data(self, what):
+        d = self.model.design
+        if getattr(d, "data_removed", False):
+            raise ValueError(f"{what} needs the data rows, which remove_data() dropped; "
+                             "refit (or keep the data) to get it")
+        return d
 
 
 def _mask(free, n_params):
@@ -419,41 +402,3 @@ def _mask(free, n_params):
         raise ValueError(f"free must be a 0/1 mask over the {n_params} covariance parameters "
                          f"theta = [tril(Psi_re), psi_vc], got {free!r}")
     return m
-
-
-def _position(ix, names):
-    """Index of ix in names if ix is a name (-1 if absent), else int(ix)."""
-    if isinstance(ix, str):
-        return names.index(ix) if ix in names else -1
-    return int(ix)
-
-
-def _held_start(theta, j, x, k_re):
-    """theta with entry j set to x; for Psi_re[0, 0] (j = 0), row 0 rescaled to keep correlations."""
-    theta = theta.copy()
-    if j >= n_tril(k_re):
-        theta[j] = x
-        return theta
-    Psi_re, psi_vc = unpack_profile(theta, k_re)
-    old = Psi_re[0, 0]
-    f = np.sqrt(x / old) if old > 0 else 0.0
-    Psi_re[0, :] *= f
-    Psi_re[:, 0] *= f
-    Psi_re[0, 0] = x
-    return pack_profile(Psi_re, psi_vc)
-
-
-@dataclass
-class WaldTest:
-    """Result of :meth:`MixedLMResults.wald_test_fe`: chi2 statistic, df, p-value."""
-
-    statistic: float
-    df: int
-    pvalue: float
-    estimate: np.ndarray
-    q: np.ndarray
-    cov: str
-
-    def __str__(self):
-        return (f"Wald test of R beta = q ({self.cov} covariance): chi2({self.df}) = "
-                f"{self.statistic:.4f}, p = {self.pvalue:.4g}")

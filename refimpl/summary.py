@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from . import arguments
 
 
 class Summary:
@@ -46,7 +47,22 @@ class Summary:
         return self.as_text()
 
 
-def build_summary(res, yname, alpha):
+def build_summary(res, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+    """statsmodels' ``summary`` arguments: xname_fe / xname_re rename the rows (same lengths)."""
+    alpha = arguments.probability("alpha", alpha)
+    names = list(res.param_names)
+    for arg, value, rows in (("xname_fe", xname_fe, slice(0, res.k_fe)),
+                             ("xname_re", xname_re, slice(res.k_fe, len(names)))):
+        if value is None:
+            continue
+        if isinstance(value, str) or len(value) != len(names[rows]):
+            raise ValueError(f"{arg} should be a list of length {len(names[rows])} "
+                             f"(to rename {names[rows]}), got {value!r}")
+        names[rows] = [str(v) for v in value]
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {title!r}")
+    if yname is not None and not isinstance(yname, str):
+        raise TypeError(f"yname must be a string, got {yname!r}")
     sizes = res.model.stats.group_sizes
     info = {
         "Model:": "MixedLM", "No. Observations:": str(res.nobs), "No. Groups:": str(res.ngroups),
@@ -57,18 +73,19 @@ def build_summary(res, yname, alpha):
         "Log-Likelihood:": f"{res.llf:.4f}", "Converged:": "Yes" if res.converged else "No",
     }
     p, z = res.k_fe, sps.norm.ppf(1.0 - alpha / 2.0)
-    sdf = np.full((len(res.param_names), 6), np.nan)
-    b, se = res.fe_params.to_numpy(), res.bse_fe.to_numpy()
-    sdf[:p, 0], sdf[:p, 1], sdf[:p, 2] = b, se, b / se
-    sdf[:p, 3] = 2.0 * sps.norm.sf(np.abs(b / se))
+    sdf = np.full((len(names), 6), np.nan)
+    b, se = res._beta, res._bse[:p]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sdf[:p, 0], sdf[:p, 1], sdf[:p, 2] = b, se, b / se
+        sdf[:p, 3] = 2.0 * sps.norm.sf(np.abs(b / se))
     sdf[:p, 4], sdf[:p, 5] = b - z * se, b + z * se
     rows, cols = np.tril_indices(res.k_re)
-    cov_re = res.cov_re.to_numpy()
-    sdf[p:p + res.k_re2, 0] = cov_re[rows, cols]
-    sdf[p + res.k_re2:, 0] = res.vcomp.to_numpy()
-    sdf[p:, 1] = res.bse_re.to_numpy()
+    sdf[p:p + res.k_re2, 0] = res._Psi_re[rows, cols] * res.scale
+    sdf[p + res.k_re2:, 0] = res._psi_vc * res.scale
+    with np.errstate(invalid="ignore"):
+        sdf[p:, 1] = np.sqrt(res.scale * np.diag(res._cov_params)[p:])    # bse_re
     table = pd.DataFrame([["%.3f" % v if np.isfinite(v) else "" for v in r] for r in sdf],
-                         index=res.param_names,
+                         index=names,
                          columns=["Coef.", "Std.Err.", "z", "P>|z|", f"[{alpha / 2}", f"{1 - alpha / 2}]"])
     notes = []
     if res.singular:
@@ -77,4 +94,4 @@ def build_summary(res, yname, alpha):
                      + (f"; {', '.join(held)} at zero (no std. err.)" if held else ""))
     if not res.converged:
         notes.append(f"Not converged: {res.convergence.reason}")
-    return Summary("Mixed Linear Model Regression Results", info, table, notes)
+    return Summary(title or "Mixed Linear Model Regression Results", info, table, notes)

@@ -326,21 +326,21 @@ def _check_finite_estimates(res):
             raise SilentFailure(f"{name} not finite: {getattr(res, name)}")
     if not res.scale > 0:
         raise SilentFailure(f"scale = {res.scale} is not positive")
-    cov_re = res.cov_re.to_numpy()
+    cov_re = np.asarray(res.cov_re)
     if cov_re.size:
         if not np.allclose(cov_re, cov_re.T, rtol=1e-12, atol=0):
             raise SilentFailure("cov_re is not symmetric")
         ev = np.linalg.eigvalsh(cov_re)
         if ev.min() < -1e-10 * max(ev.max(), 0.0):
             raise SilentFailure(f"cov_re is not PSD: eigenvalues {ev}")
-    if np.any(res.vcomp.to_numpy() < 0):
-        raise SilentFailure(f"negative vcomp {res.vcomp.to_numpy()}")
+    if np.any(np.asarray(res.vcomp) < 0):
+        raise SilentFailure(f"negative vcomp {np.asarray(res.vcomp)}")
 
 
 def _check_identities(model, res):
     """llf equals the full log-likelihood at the reported user parameters."""
-    full = model.loglike_full(res.fe_params.to_numpy(), res.cov_re.to_numpy(),
-                              res.vcomp.to_numpy(), res.scale, reml=res.reml)
+    full = model.loglike_full(np.asarray(res.fe_params), np.asarray(res.cov_re),
+                              np.asarray(res.vcomp), res.scale, reml=res.reml)
     # qf = y0'y0 - (what the random effects explain) cancels: the llf is only
     # as accurate as eps * y0'y0 / qf (model.CANCELLATION_DIGITS warns beyond 1e8).
     # loglike_full also forms y - X beta from the raw columns, so beta's own

@@ -168,7 +168,7 @@ def _check_zero_variance_boundary(reml):
         y, X = res.model.endog, res.model.exog
         b = np.linalg.lstsq(X, y, rcond=None)[0]
         rss = float(np.sum((y - X @ b) ** 2))
-        assert res.singular and res.cov_re.iloc[0, 0] == pytest.approx(0.0, abs=1e-10 * rss)
+        assert res.singular and np.asarray(res.cov_re)[0, 0] == pytest.approx(0.0, abs=1e-10 * rss)
         assert np.allclose(res.fe_params, b, rtol=1e-10)
         n_eff = len(y) - X.shape[1] if reml else len(y)
         assert res.scale == pytest.approx(rss / n_eff, rel=1e-8)
@@ -197,7 +197,7 @@ def _perfectly_correlated_data():
 
 
 def _check_perfect_correlation(res):
-    c = res.cov_re.to_numpy()
+    c = np.asarray(res.cov_re)
     assert res.singular
     assert abs(c[0, 1] / np.sqrt(c[0, 0] * c[1, 1])) == pytest.approx(1.0, abs=1e-6)
     assert np.linalg.eigvalsh(c).min() >= -1e-10 * np.abs(c).max()
@@ -226,8 +226,8 @@ def _check_scaled_column(res):
     """X[:, 1] * 1e6: beta_1 / 1e6, covariances unchanged, REML llf - log(1e6)."""
     y, X, g, Z = _arrays()
     base = MixedLM(y, X, g, exog_re=Z).fit()
-    assert res.fe_params.iloc[1] == pytest.approx(base.fe_params.iloc[1] / 1e6, rel=EQUIVARIANT)
-    assert res.fe_params.iloc[0] == pytest.approx(base.fe_params.iloc[0], rel=EQUIVARIANT)
+    assert res.fe_params[1] == pytest.approx(base.fe_params[1] / 1e6, rel=EQUIVARIANT)   # arrays in, arrays out
+    assert res.fe_params[0] == pytest.approx(base.fe_params[0], rel=EQUIVARIANT)
     assert np.allclose(res.cov_re, base.cov_re, rtol=EQUIVARIANT)
     assert res.llf == pytest.approx(base.llf - np.log(1e6), abs=1e-8)
 
@@ -614,12 +614,12 @@ def test_labels_equal_in_python_are_one_group():
 
 def _exercise(res):
     """Call every reader of a results object; return the arrays it hands out."""
-    out = [res.fe_params.to_numpy(), res.cov_re.to_numpy(), res.vcomp.to_numpy(), res.params.to_numpy(),
-           res.bse.to_numpy(), res.bse_fe.to_numpy(), res.bse_re.to_numpy(), res.bse_fe_gls.to_numpy(),
-           res.cov_params().to_numpy(), res.tvalues.to_numpy(), res.pvalues.to_numpy(),
-           res.conf_int().to_numpy(), np.asarray(res.fittedvalues), np.asarray(res.resid),
-           res.theta, res.phi, res.cov_re_unscaled.to_numpy(),
-           res.params_object.fe_params, res.params_object.cov_re]
+    # np.asarray: array input gives ndarrays, formula input pandas objects (statsmodels' rule)
+    out = [np.asarray(v) for v in (
+        res.fe_params, res.cov_re, res.vcomp, res.params, res.bse, res.bse_fe, res.bse_re, res.bse_fe_gls,
+        res.cov_params(), res.tvalues, res.pvalues, res.conf_int(), res.fittedvalues, res.resid,
+        res.predict(), res.predict(include_random=True), res.simulate(seed=0),
+        res.theta, res.phi, res.cov_re_unscaled, res.params_object.fe_params, res.params_object.cov_re)]
     out += [v.to_numpy() for v in res.random_effects.values()]
     out += [v.to_numpy() for v in res.random_effects_cov.values()]
     str(res.summary())
