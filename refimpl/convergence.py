@@ -116,18 +116,20 @@ def symmetric_gradient(g_theta, k_re):
 def face_point(phi, k_re):
     """The nearest point of the boundary face, as (phi_face, U_null, F_range).
 
-    Psi_re loses its n0 smallest eigenvalues, n0 being the number of zero
-    pivots of L (the boundary rule); U_null spans the null space of the
+    Psi_re loses its eigenvalues below BOUNDARY_TOL**2 (there is one at least
+    when L has a zero pivot: lambda_min <= L_jj**2); U_null spans the null space of the
     result and F_range (k_re x r) is a factor of it, Psi_face = F F'. The face
     is refactored by a Cholesky loop that leaves an exactly-zero column at each
     zero pivot, so the llf is even in those columns. A small s_j becomes 0.
     """
     L, s_vc = unpack_sqrt(phi, k_re)
     zero_L, zero_vc = zero_pivots(phi, k_re)
-    n0 = int(np.sum(zero_L))
     Psi = L @ L.T
     lam, U = np.linalg.eigh(Psi) if k_re else (np.zeros(0), np.zeros((0, 0)))
     lam = np.clip(lam, 0.0, None)
+    # A zero pivot L_jj < tol means lambda_min <= L_jj^2 < tol^2, but L = [[0, 0], [b, 0]]
+    # has two zero pivots and rank one: count the eigenvalues, not the pivots.
+    n0 = int(np.sum(lam < BOUNDARY_TOL ** 2)) if zero_L.any() else 0
     lam[:n0] = 0.0
     F = U[:, n0:] * np.sqrt(lam[n0:])
     Psi_face = F @ F.T

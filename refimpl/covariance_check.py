@@ -28,8 +28,8 @@ PSD_RTOL = 1e-10
 
 
 def _names(x, n, default):
-    idx = getattr(x, "index", None)
-    if idx is not None and len(idx) == n:
+    idx = getattr(x, "index", None)          # a pandas Series / DataFrame, not list.index
+    if idx is not None and not callable(idx) and len(idx) == n:
         return [str(v) for v in idx]
     return [f"{default}{i}" for i in range(n)]
 
@@ -41,6 +41,14 @@ def _as_float_array(x, what, problems):
         problems.append(f"{what} must hold numbers, got {type(x).__name__} ({err})")
         return None
     return a
+
+
+def _one_float(x):
+    """x as one float, or None if it is not one number."""
+    try:
+        return float(np.asarray(x, dtype=float).ravel()[0]) if np.size(x) == 1 else None
+    except (TypeError, ValueError):
+        return None
 
 
 def covariance_problems(cov_re, vcomp=(), scale=1.0, k_re=None, k_vc=None):
@@ -94,16 +102,18 @@ def covariance_problems(cov_re, vcomp=(), scale=1.0, k_re=None, k_vc=None):
                             f"got {V.size}")
         else:
             names = _names(vcomp, V.size, "vc")
-            top = max(float(np.max(np.abs(V[np.isfinite(V)]), initial=0.0)), 1e-300)
+            top = [np.abs(V[np.isfinite(V)])]
+            if C is not None and C.size:
+                top.append(np.abs(np.diag(C))[np.isfinite(np.diag(C))])
+            s = _one_float(scale)
+            top.append(np.array([s if s is not None and np.isfinite(s) else 0.0]))
+            top = max(float(np.max(np.concatenate(top), initial=0.0)), 1e-300)
             for i, v in enumerate(V):
                 if not np.isfinite(v):
                     problems.append(f"vcomp[{names[i]}] is {v}: variances must be finite")
                 elif v < -PSD_RTOL * top:
                     problems.append(f"vcomp[{names[i]}] = {v:.6g} is a negative variance")
-    try:
-        s = float(np.asarray(scale, dtype=float)) if np.size(scale) == 1 else None
-    except (TypeError, ValueError):
-        s = None
+    s = _one_float(scale)
     if s is None:
         problems.append(f"scale must be one number, got {scale!r:.60}")
     elif not (np.isfinite(s) and s > 0):
