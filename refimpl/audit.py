@@ -51,7 +51,11 @@ def audit_point(model, fe_params, cov_re, vcomp, scale, reml):
         fe = np.asarray(getattr(fe_params, "values", fe_params), float).ravel()
         if fe.shape != (model.k_fe,) or not np.all(np.isfinite(fe)):
             raise ValueError(f"fe_params must be {model.k_fe} finite numbers, got {fe}")
-    theta = user_to_profile(cov_re, vcomp, scale)
+    with np.errstate(over="ignore"):
+        theta = user_to_profile(cov_re, vcomp, scale)
+    if not np.all(np.isfinite(theta)):
+        raise ValueError(f"cov_re / scale or vcomp / scale overflows double precision (scale = "
+                         f"{scale:.3g}): not a point where the likelihood can be evaluated")
     phi = profile_to_sqrt(theta, model.k_re)
     v = verdict(model, phi, reml)
     llf = model.loglike_sqrt(phi, reml)

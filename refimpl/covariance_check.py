@@ -81,7 +81,7 @@ def covariance_problems(cov_re, vcomp=(), scale=1.0, k_re=None, k_vc=None):
                                 f"{C[i, j]:.6g} but cov_re[{names[j]},{names[i]}] = {C[j, i]:.6g}")
             else:
                 diag = np.diag(C)
-                lam, U = np.linalg.eigh(0.5 * (C + C.T))
+                lam, U = np.linalg.eigh(0.5 * C + 0.5 * C.T)
                 tol = PSD_RTOL * max(float(np.max(np.abs(diag))), 1e-300)
                 if np.any(diag < -tol):
                     i = int(np.argmin(diag))
@@ -130,9 +130,9 @@ def check_covariance(cov_re, vcomp=(), scale=1.0, k_re=None, k_vc=None):
                    else np.zeros((0, 0)), float)
     C = C.reshape(1, 1) if C.size == 1 else C
     if C.size:
-        lam, U = np.linalg.eigh(0.5 * (C + C.T))
+        lam, U = np.linalg.eigh(0.5 * C + 0.5 * C.T)
         C = (U * np.clip(lam, 0.0, None)) @ U.T
-        C = 0.5 * (C + C.T)
+        C = 0.5 * C + 0.5 * C.T                  # no overflow near the largest double
     V = np.clip(np.atleast_1d(np.asarray(getattr(vcomp, "values", vcomp)
                                          if vcomp is not None else (), float)), 0.0, None)
     return C, V, float(scale)
