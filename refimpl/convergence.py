@@ -151,17 +151,19 @@ def _llf_or_nan(model, theta, reml):
         return np.nan
 
 
-def _walk(model, reml, llf0, path, rate, curvature):
+def _walk(model, reml, llf0, path, rate, curvature, gain_tol):
     """Best measured gain along theta = path(t), t > 0, and the quadratic model's prediction.
 
     Where the path is concave at 0 the model's maximiser t* = rate / |curvature|
-    and its halvings are tried; otherwise a geometric grid around the step at
-    which the first-order gain is one llf unit.
+    is tried first, then halved while the gain improves; where it predicts less
+    than gain_tol / 1000, t* alone is measured. Where the path is not concave, a
+    geometric grid from the step at which the first-order gain is 1e-6 llf units,
+    while the gain improves. Each try is one likelihood evaluation.
     """
     if curvature < 0:
         t_star = rate / -curvature
         predicted = 0.5 * rate * t_star
-        steps = t_star * 0.5 ** np.arange(8)
+        steps = [t_star] if predicted < 1e-3 * gain_tol else t_star * 0.5 ** np.arange(8)
     else:
         predicted = np.inf
         steps = (1.0 / rate) * 10.0 ** np.arange(-6, 4)
@@ -171,10 +173,12 @@ def _walk(model, reml, llf0, path, rate, curvature):
         gain = _llf_or_nan(model, theta, reml) - llf0
         if gain > best[0]:
             best = (gain, float(t), theta)
+        elif best[0] > 0:
+            break                                   # past the best step along this path
     return best[0], best[1], best[2], predicted
 
 
-def boundary_ascents(model, phi_face, U_null, F_range, reml, llf0, free=None):
+def boundary_ascents(model, phi_face, U_null, F_range, reml, llf0, free=None, gain_tol=GAIN_TOL):
     """The KKT conditions at a boundary face point; one BoundaryAscent per violated one.
 
     Returned only where the measured gain is positive; the caller compares it
@@ -193,7 +197,7 @@ def boundary_ascents(model, phi_face, U_null, F_range, reml, llf0, free=None):
     out = []
 
     def add(kind, rate, d, curvature, path, text):
-        gain, t, theta, predicted = _walk(model, reml, llf0, path, rate, curvature)
+        gain, t, theta, predicted = _walk(model, reml, llf0, path, rate, curvature, gain_tol)
         if gain > 0:
             out.append(BoundaryAscent(kind, float(rate), d, t, float(gain), float(predicted),
                                       theta, text))
@@ -292,7 +296,7 @@ def verdict(model, phi, reml, free=None, gain_tol=GAIN_TOL, relgrad_tol=RELGRAD_
         llf0 = model.loglike_sqrt(phi, reml)
         phi, U_null, F_range = face_point(phi, k)
         on_bnd = boundary_coordinates(phi, k)
-        ascents = boundary_ascents(model, phi, U_null, F_range, reml, llf0, free)
+        ascents = boundary_ascents(model, phi, U_null, F_range, reml, llf0, free, gain_tol)
     use = np.ones(len(phi), bool) if free is None else np.asarray(free, bool).copy()
     use[on_bnd] = False
     g, scaled, gain, nd, grad_ok, grad_txt = _interior_test(model, phi, reml, use, gain_tol, relgrad_tol)
