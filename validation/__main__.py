@@ -189,7 +189,7 @@ def cmd_run(args) -> int:
 
 def cmd_audit(args) -> int:
     from .audit import Auditor
-    from .runner import engine_label, run_tasks
+    from .runner import check_answer, engine_label, run_tasks
 
     cases = select(args.cases)
     problem = check_run_args(args)
@@ -201,8 +201,8 @@ def cmd_audit(args) -> int:
         print(f"audit unavailable: {auditor._reason}")
         return 2
     store = references.load()
-    results = run_tasks([(e, c.name) for c in cases for e in specs],
-                        jobs=args.jobs, timeout=args.timeout)
+    results = [check_answer(r) for r in run_tasks([(e, c.name) for c in cases for e in specs],
+                                                  jobs=args.jobs, timeout=args.timeout)]
     print(f"{'engine':<18}{'case':<34}{'reported llf':>20}{'llf at point':>20}"
           f"{'scaled grad':>13}  stationary")
     for c in cases:
