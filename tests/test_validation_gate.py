@@ -166,3 +166,19 @@ def test_report_of_a_run_where_every_engine_failed(tmp_path):
     doc = json.loads(write_json(out, tmp_path / "v.json").read_text())
     assert doc["gate"]["exit_code"] == 1
     assert "bad" in write_html(out, tmp_path / "v.html").read_text()
+
+
+def test_report_of_invalid_answers_renders(tmp_path):
+    plugins = [f"{p}=validation.examples:{p}" for p in
+               ("negative_variance", "asymmetric_cov_re", "correlation_above_one", "string_scale",
+                "returns_nan", "reference_values")]
+    out = suite.run([CORR], plugins, jobs=0)
+    assert out.exit_code == 1
+    by = {v.engine: v for v in out.rows}
+    assert by["reference_values"].passed
+    assert all(by[p.split("=")[0]].passed is False for p in plugins[:-1])
+    s = io.StringIO()
+    terminal(out, s)
+    assert "cov_re is not symmetric" in s.getvalue()
+    json.loads(write_json(out, tmp_path / "v.json").read_text())
+    assert "negative variance" in write_html(out, tmp_path / "v.html").read_text()
