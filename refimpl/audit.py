@@ -61,7 +61,13 @@ def audit_point(model, fe_params, cov_re, vcomp, scale, reml):
     llf = model.loglike_sqrt(phi, reml)
     pt = model.point_sqrt(phi)
     g = model.score(theta, reml)
-    msg = v.reason.replace("not converged", "NOT stationary").replace("converged", "stationary")
+    msg = v.reason
+    for ours, theirs in (("not converged", "NOT stationary"),
+                         ("converged to a boundary (singular) fit", "stationary on the boundary"),
+                         ("converged", "stationary")):
+        if msg.startswith(ours):
+            msg = theirs + msg[len(ours):]
+            break
     beta_gap = np.max(np.abs(fe - pt.beta_hat) /
                       np.maximum(np.abs(pt.beta_hat), 1e-12)) if fe_params is not None else 0.0
     if beta_gap > 1e-4:
