@@ -19,6 +19,7 @@ check failed, 2 nothing was graded or a usage error (see ``suite.py``).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,100 @@ from .engines import BUILTIN, DEFAULT_ENGINES
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# --------------------------------------------------------------------------
+# Argument checks: every argument is checked before anything is fitted, and a
+# bad one gives one line naming it (argparse type functions, then check_run_args)
+# --------------------------------------------------------------------------
+
+def positive_seconds(text: str) -> float:
+    """--timeout: a finite number of seconds > 0 (nan would never time out)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return x
+
+
+def job_count(text: str) -> int:
+    """--jobs: an integer >= 0 (0 = fit in this process, without a timeout)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return n
+
+
+def plugin_spec(text: str) -> str:
+    """--plugin: [LABEL=]package.module:function, both parts non-empty."""
+    label, _, target = text.rpartition("=")
+    mod, colon, fn = target.strip().partition(":")
+    if not (colon and mod.strip() and fn.strip()) or (_ and not label.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must look like [LABEL=]package.module:function (e.g. "
+            "mypkg.adapter:fit or mine=mypkg.adapter:fit)")
+    return text
+
+
+def check_run_args(args) -> str | None:
+    """The first problem with the arguments of ``run``/``audit``, as one line; None if none.
+
+    Imports every plug-in (a typo would otherwise fail every row after all the
+    fits), checks engine and --gate names, reads the reference store and makes
+    sure --out is a writable directory.
+    """
+    from .engines import is_plugin
+    from .engines.plugin import load_adapter, parse
+
+    for spec in _engine_specs(args, []):
+        where = "--plugin" if spec in args.plugin else "--engines"
+        if not is_plugin(spec):
+            if spec not in BUILTIN:
+                return (f"argument {where}: unknown engine {spec!r}; built-in engines: "
+                        f"{', '.join(BUILTIN)}; a plug-in is [LABEL=]package.module:function")
+            continue
+        try:
+            load_adapter(parse(plugin_spec(spec))[1])
+        except Exception as exc:  # noqa: BLE001 -- any import problem is a usage error
+            return f"argument {where}: {spec}: {type(exc).__name__}: {exc}"
+    gate = getattr(args, "gate", None)
+    if gate and gate != ["none"]:
+        from .runner import engine_label
+
+        labels = [engine_label(e) for e in _engine_specs(args, DEFAULT_ENGINES)]
+        unknown = [g for g in gate if g not in labels]
+        if unknown:
+            return (f"argument --gate: {', '.join(map(repr, unknown))} is not an engine of this "
+                    f"run ({', '.join(labels)}), or 'none'")
+    reference = getattr(args, "reference", None)
+    if reference is not None:
+        from .suite import load_store
+
+        try:
+            load_store(Path(reference))
+        except ValueError as exc:
+            return f"argument --reference: {' '.join(str(exc).split())}"
+    out = getattr(args, "out", None)
+    if out is not None:
+        d = Path(out)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / ".validation-write-test"
+            probe.write_text("", encoding="utf-8")
+            probe.unlink()
+        except OSError as exc:
+            return f"argument --out: cannot write reports to {out!r}: {exc.strerror or exc}"
+    return None
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def _common(p: argparse.ArgumentParser, engines_default: list[str]) -> None:
     p.add_argument("--cases", nargs="+", metavar="PATTERN",
                    help="glob patterns or prefixes of case names (default: all)")
@@ -37,10 +132,11 @@ def _common(p: argparse.ArgumentParser, engines_default: list[str]) -> None:
                    help=f"engines to fit (default: {' '.join(engines_default)}); "
                         f"built-in: {' '.join(BUILTIN)}")
     p.add_argument("--plugin", action="append", default=[], metavar="[LABEL=]MOD:FUNC",
+                   type=plugin_spec,
                    help="a user adapter function(case) -> result dict; repeatable")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+    p.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="S",
                    help="seconds allowed per fit before it is stopped (default 120)")
-    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+    p.add_argument("--jobs", type=job_count, default=min(2, os.cpu_count() or 1), metavar="N",
                    help="worker processes (default: min(2, cores)); 0 = in this "
                         "process, no timeout")
 
@@ -71,6 +167,9 @@ def cmd_run(args) -> int:
     from .suite import cost_hint_from, run
 
     cases = select(args.cases)
+    problem = check_run_args(args)
+    if problem:
+        return _usage_error(problem)
     specs = _engine_specs(args, DEFAULT_ENGINES)
     gated = None
     if args.gate is not None:
@@ -91,17 +190,20 @@ def cmd_run(args) -> int:
 
 def cmd_audit(args) -> int:
     from .audit import Auditor
-    from .runner import engine_label, run_tasks
+    from .runner import check_answer, engine_label, run_tasks
 
     cases = select(args.cases)
+    problem = check_run_args(args)
+    if problem:
+        return _usage_error(problem)
     specs = _engine_specs(args, ["statsmodels", "lme4", "refimpl_default"])
     auditor = Auditor()
     if not auditor.available:
         print(f"audit unavailable: {auditor._reason}")
         return 2
     store = references.load()
-    results = run_tasks([(e, c.name) for c in cases for e in specs],
-                        jobs=args.jobs, timeout=args.timeout)
+    results = [check_answer(r) for r in run_tasks([(e, c.name) for c in cases for e in specs],
+                                                  jobs=args.jobs, timeout=args.timeout)]
     print(f"{'engine':<18}{'case':<34}{'reported llf':>20}{'llf at point':>20}"
           f"{'scaled grad':>13}  stationary")
     for c in cases:
@@ -172,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the existing store")
     p.add_argument("--cases", nargs="+", metavar="PATTERN")
     p.add_argument("--reference", default=str(references.STORE), metavar="PATH")
-    p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--jobs", type=job_count, default=1)
+    p.add_argument("--timeout", type=positive_seconds, default=300.0)
     p.set_defaults(func=cmd_regenerate)
 
     from . import bench

@@ -10,7 +10,12 @@ log-likelihood an engine *reports* is the one at the point it reports.
 
 The audit runs in the main process after the fits (it is cheap: one score
 evaluation per row).  While refimpl's audit or model is not importable, every
-audit says ``unavailable`` with the reason; nothing else changes.
+audit says ``unavailable`` with the reason; nothing else changes.  An audit
+that is attempted and cannot run -- the answer is not a valid covariance
+(refimpl.covariance_check), or the likelihood cannot be evaluated there -- is
+``failed``: the row fails with the audit's reason (compare.compare_audit).
+An answer on the boundary is stationary only if the likelihood does not rise
+off the boundary (refimpl.convergence, the KKT conditions).
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ class AuditOutcome:
     stationary: bool | None = None
     score: list[float] | None = None
     message: str = ""
+    #: the audit was attempted on an ``ok`` row and could not run (the answer is
+    #: not a valid covariance, or the likelihood cannot be evaluated there): a
+    #: failure of the row, not "unavailable" (compare.compare_audit)
+    failed: bool = False
+    boundary: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -82,7 +92,7 @@ class Auditor:
             vc = pd.Series(r.vcomp, dtype=float)
             out = self._audit_point(model, fe, cov, vc, float(r.scale), bool(case.reml))
         except Exception as exc:  # noqa: BLE001 -- an audit failure is reported, not raised
-            return AuditOutcome(r.engine, case.name, False,
+            return AuditOutcome(r.engine, case.name, False, failed=True,
                                 message=f"audit failed: {type(exc).__name__}: {exc}")
         score = getattr(out, "score", None)
         return AuditOutcome(
@@ -93,6 +103,8 @@ class Auditor:
                         else None),
             score=[float(x) for x in np.ravel(score)] if score is not None else None,
             message=str(getattr(out, "message", "")),
+            boundary=(bool(out.boundary) if getattr(out, "boundary", None) is not None
+                      else None),
         )
 
 

@@ -27,7 +27,13 @@ Grading, with the tiers of ``refimpl/tolerances.py`` (nowhere else):
   point the engine reports, relative SAME_POINT (catches a wrong constant
   without any reference);
 * audit ``stationary``: refimpl's analytic score says the engine's answer is a
-  stationary point (catches an optimizer that stopped early).
+  stationary point (catches an optimizer that stopped early); on the boundary,
+  that the likelihood does not rise off it (the KKT conditions);
+* audit ``audit``: the audit could not run on an ``ok`` row (the answer is not
+  a valid covariance, or the likelihood is undefined there): a failure, never
+  "unavailable".  Answers that are not valid covariances (negative variance,
+  asymmetric or non-PSD ``cov_re``, NaN, strings, wrong shapes) are already
+  ``failed`` rows with the key and the rule (runner.normalise).
 
 **Gating.**  The exit status depends only on *gated* engines: the refimpl
 engines and every plug-in the user asks to grade (``--plugin``), or exactly
@@ -100,7 +106,7 @@ class Comparison:
 
     engine: str
     case: str
-    kind: str            # fe, bse, cov_re, vcomp, scale, llf, llf_at_point, stationary, status, names, reference
+    kind: str            # fe, bse, cov_re, vcomp, scale, llf, llf_at_point, stationary, audit, status, names, reference
     quantity: str        # e.g. "fe[Time]", "cov_re[Pig,Time]", "llf"
     value: float | None = None
     reference: float | None = None
@@ -188,10 +194,18 @@ def compare_to_reference(case: Case, r: EngineResult,
 
 
 def compare_audit(case: Case, r: EngineResult, a: AuditOutcome) -> list[Comparison]:
-    """The audit's two checks: reported llf at the reported point; stationarity."""
+    """The audit's two checks: reported llf at the reported point; stationarity.
+
+    An audit that was attempted and could not run (``a.failed``: not a valid
+    covariance, likelihood undefined there) is one failed check with its reason.
+    """
+    e, c = r.engine, case.name
+    if a.failed:
+        return [Comparison(e, c, "audit", "audit (refimpl analytic score)", passed=False,
+                           tolerance="a valid covariance where the likelihood is defined",
+                           note=a.message)]
     if not a.available:
         return []
-    e, c = r.engine, case.name
     out: list[Comparison] = []
     if a.llf is not None:
         d = abs(r.llf - a.llf)

@@ -171,3 +171,49 @@ def lme4_names(case: Case) -> dict:
     out["fe_params"] = {("(Intercept)" if k == "Intercept" else k): v
                         for k, v in out["fe_params"].items()}
     return out
+
+
+# --------------------------------------------------------------------------
+# Invalid answers (not a point of the model): each must be a gated failure
+# naming the key and the rule, never PASS
+# --------------------------------------------------------------------------
+
+
+def negative_variance(case: Case) -> dict:
+    """The first variance reported negative (its llf the reference's: only the audit could tell)."""
+    out = _as_dict(_reference(case))
+    if out["cov_re"]:
+        a = next(iter(out["cov_re"]))
+        out["cov_re"][a][a] = -abs(out["cov_re"][a][a]) - 1.0
+    else:
+        k = next(iter(out["vcomp"]))
+        out["vcomp"][k] = -abs(out["vcomp"][k]) - 1.0
+    return out
+
+
+def asymmetric_cov_re(case: Case) -> dict:
+    """cov_re[a, b] != cov_re[b, a] (needs two random effects)."""
+    out = _as_dict(_reference(case))
+    names = list(out["cov_re"])
+    if len(names) > 1:
+        a, b = names[:2]
+        out["cov_re"][a][b] = out["cov_re"][a][b] + 0.5 * math.sqrt(
+            abs(out["cov_re"][a][a] * out["cov_re"][b][b])) + 1.0
+    return out
+
+
+def correlation_above_one(case: Case) -> dict:
+    """A symmetric cov_re with correlation 1.5: not positive semi-definite."""
+    out = _as_dict(_reference(case))
+    names = list(out["cov_re"])
+    if len(names) > 1:
+        a, b = names[:2]
+        c = 1.5 * math.sqrt(out["cov_re"][a][a] * out["cov_re"][b][b])
+        out["cov_re"][a][b] = out["cov_re"][b][a] = c
+    return out
+
+
+def string_scale(case: Case) -> dict:
+    out = _as_dict(_reference(case))
+    out["scale"] = "about 3"
+    return out

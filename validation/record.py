@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EngineResult", "STATUSES", "from_any", "nonfinite_fields",
+__all__ = ["EngineResult", "STATUSES", "from_any", "nonfinite_fields", "answer_problems",
            "encode_floats", "decode_floats"]
 
 STATUSES = ("ok", "failed", "unavailable")
@@ -155,7 +155,17 @@ def _vector(x: Any, what: str) -> dict[str, float]:
     if not isinstance(x, Mapping):
         raise TypeError(f"{what} must be a dict or pandas Series keyed by name, "
                         f"got {type(x).__name__}")
-    return {str(k): float(v) for k, v in x.items()}
+    return {str(k): _number(v, f"{what}[{k}]") for k, v in x.items()}
+
+
+def _number(v: Any, what: str) -> float:
+    """float(v), or a TypeError naming the key: a string or a list is not an estimate."""
+    if isinstance(v, (str, bytes)) or not np.ndim(v) == 0:
+        raise TypeError(f"{what} must be a number, got {type(v).__name__} {v!r:.60}")
+    try:
+        return float(v)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be a number, got {type(v).__name__} {v!r:.60}") from exc
 
 
 def _matrix(x: Any, what: str) -> dict[str, dict[str, float]]:
@@ -167,7 +177,15 @@ def _matrix(x: Any, what: str) -> dict[str, dict[str, float]]:
     if not isinstance(x, Mapping):
         raise TypeError(f"{what} must be a nested dict or pandas DataFrame "
                         f"indexed by name, got {type(x).__name__}")
-    return {str(r): {str(c): float(v) for c, v in row.items()} for r, row in x.items()}
+    out = {}
+    for r, row in x.items():
+        if hasattr(row, "to_dict") and not hasattr(row, "columns"):
+            row = row.to_dict()
+        if not isinstance(row, Mapping):
+            raise TypeError(f"{what}[{r}] must be a dict of column -> value, "
+                            f"got {type(row).__name__} {row!r:.60}")
+        out[str(r)] = {str(c): _number(v, f"{what}[{r},{c}]") for c, v in row.items()}
+    return out
 
 
 def from_any(obj: Any, engine: str, case: str) -> EngineResult:
@@ -191,6 +209,8 @@ def from_any(obj: Any, engine: str, case: str) -> EngineResult:
                          f"allowed: {sorted(names)}")
     d["engine"], d["case"] = engine, case
     d.setdefault("status", "ok")
+    if d["status"] not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {d['status']!r:.60}")
     d["fe_params"] = _vector(d.get("fe_params"), "fe_params")
     d["bse_fe"] = _vector(d["bse_fe"], "bse_fe") if d.get("bse_fe") is not None else None
     d["cov_re"] = _matrix(d.get("cov_re"), "cov_re")
@@ -199,7 +219,11 @@ def from_any(obj: Any, engine: str, case: str) -> EngineResult:
                            for g, v in (d.get("random_effects") or {}).items()}
     for k in ("scale", "llf", "time_s"):
         if d.get(k) is not None:
-            d[k] = float(d[k])
+            d[k] = _number(d[k], k)
+    if not isinstance(d.get("extra") or {}, Mapping):
+        raise TypeError(f"extra must be a dict, got {type(d['extra']).__name__}")
+    if isinstance(d.get("warnings"), (str, bytes)):
+        d["warnings"] = [d["warnings"]]
     if d.get("converged") is not None:
         d["converged"] = bool(d["converged"])
     d["warnings"] = [str(w) for w in (d.get("warnings") or [])]
@@ -230,3 +254,27 @@ def nonfinite_fields(r: EngineResult) -> list[str]:
     if not r.fe_params:
         bad.append("fe_params (empty)")
     return bad
+
+
+def answer_problems(r: EngineResult) -> list[str]:
+    """Why the answer is not a valid covariance (refimpl.covariance_check); [] if it is.
+
+    ``cov_re`` must be square (every row names the same columns as the rows)
+    and symmetric positive semi-definite, every ``vcomp`` >= 0, ``scale`` > 0,
+    all finite.  An answer with any of these problems is not a point of the
+    model: it fails, with these reasons, before anything is compared.
+    """
+    from refimpl.covariance_check import covariance_problems
+
+    names = list(r.cov_re)
+    for a in names:
+        cols = list(r.cov_re[a])
+        if sorted(cols) != sorted(names):
+            return [f"cov_re must be square with the same names for rows and columns: row "
+                    f"{a!r} has columns {cols}, the rows are {names}"]
+    import pandas as pd
+
+    cov = pd.DataFrame([[r.cov_re[a][b] for b in names] for a in names], index=names,
+                       columns=names, dtype=float)
+    vc = pd.Series(r.vcomp, dtype=float)
+    return covariance_problems(cov, vc, r.scale if r.scale is not None else float("nan"))

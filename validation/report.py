@@ -93,8 +93,8 @@ def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
 
     grid = {(v.engine, v.case): v for v in out.rows}
     heads = [short(e) for e in out.engines]
-    cw = max(10, *(len(h) for h in heads)) + 1
-    nw = max(len(c.name) for c in out.cases) + 1
+    cw = max([10, *(len(h) for h in heads)]) + 1     # no engine with a row: still a table
+    nw = max([4, *(len(c.name) for c in out.cases)]) + 1
     if any(e.startswith("refimpl_") for e in out.engines):
         w("columns ri.X = refimpl_X\n")
     w("case".ljust(nw) + "".join(h.rjust(cw) for h in heads) + "\n")
@@ -159,7 +159,7 @@ def certified_table(out: RunOutcome, stream=sys.stdout) -> None:
     table, lo = info["table"], info["lre_min"]
     engines = [e for e in out.engines if e in table]
     heads = [short(e) for e in engines]
-    cw = max(10, *(len(h) for h in heads)) + 1
+    cw = max([10, *(len(h) for h in heads)]) + 1     # every engine failed: no column
     nw = max(len(c) for c in cases) + 4
     w(f"\nLRE against certified values ({len(cases)} cases, {info['store']}): smallest over "
       f"fe, bse, cov_re, vcomp, scale, llf; [b] = optimum on the boundary (not gated); "

@@ -2,7 +2,10 @@
 
 :func:`fit_safely` turns anything that can go wrong in one fit into a row:
 an exception becomes ``failed`` (with its type, message and where it was
-raised), non-finite or missing estimates become ``failed`` (naming them), a
+raised), non-finite or missing estimates become ``failed`` (naming them), an
+answer that is not a valid covariance (negative variance, asymmetric or
+non-PSD ``cov_re``) becomes ``failed`` with the key and the rule
+(:func:`check_answer`, run by suite.run in the main process), a
 missing R or refimpl fitter becomes ``unavailable`` (with the install hint).
 
 :class:`WorkerPool` runs fits in separate processes so that one fit that
@@ -22,9 +25,9 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 
-from .record import EngineResult, from_any, nonfinite_fields
+from .record import EngineResult, answer_problems, from_any, nonfinite_fields
 
-__all__ = ["fit_safely", "WorkerPool", "run_tasks", "engine_label"]
+__all__ = ["fit_safely", "normalise", "read_answer", "check_answer", "WorkerPool", "run_tasks", "engine_label"]
 
 
 def engine_label(engine_spec: str) -> str:
@@ -60,8 +63,6 @@ def fit_safely(engine_spec: str, case_name: str) -> EngineResult:
         t0, c0 = time.perf_counter(), time.process_time()
         out = engine.fit(case)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        res = from_any(out, label, case_name)
-        res.extra.setdefault("cpu_s", cpu)  # load-independent cost of the whole call
     except Exception as exc:  # noqa: BLE001 -- every failure becomes a row
         if type(exc).__name__ in ("RUnavailable", "RefimplUnavailable"):
             return EngineResult.unavailable(label, case_name, str(exc))
@@ -69,8 +70,25 @@ def fit_safely(engine_spec: str, case_name: str) -> EngineResult:
             return EngineResult.unavailable(label, case_name, str(exc))
         return EngineResult.failed(label, case_name,
                                    f"{type(exc).__name__}: {exc}{_where(exc)}")
+    res = read_answer(out, label, case_name)
+    res.extra.setdefault("cpu_s", cpu)  # load-independent cost of the whole call
     if res.time_s is None:
         res.time_s = elapsed
+    return res
+
+
+def read_answer(out: object, label: str, case_name: str) -> EngineResult:
+    """The row for whatever an engine returned; never raises.
+
+    An answer that cannot be read (unknown keys, strings where numbers belong,
+    a matrix that is not a nested dict, an unknown status) or that holds NaN,
+    inf or a missing estimate becomes a ``failed`` row naming the key. Runs in
+    the worker process, so it imports nothing heavy (see :func:`check_answer`).
+    """
+    try:
+        res = from_any(out, label, case_name)
+    except Exception as exc:  # noqa: BLE001 -- a malformed answer is a failed row
+        return EngineResult.failed(label, case_name, f"invalid answer: {exc}")
     if res.status == "ok":
         bad = nonfinite_fields(res)
         if bad:
@@ -78,6 +96,34 @@ def fit_safely(engine_spec: str, case_name: str) -> EngineResult:
             res.error = ("non-finite or missing estimates: " + ", ".join(bad)
                          + " (the row is kept but not compared)")
     return res
+
+
+def check_answer(res: EngineResult) -> EngineResult:
+    """``res``, made ``failed`` if its answer is not a valid covariance; never raises.
+
+    A negative variance, an asymmetric or non-PSD ``cov_re``, ``scale <= 0``
+    (record.answer_problems, i.e. refimpl.covariance_check) is not a point of
+    the model: the row fails with the key and the rule; its values are kept but
+    not compared. Run in the main process (suite.run), where refimpl is
+    imported anyway: importing it in every fresh worker would eat into the
+    per-fit timeout.
+    """
+    if res.status != "ok":
+        return res
+    try:
+        problems = answer_problems(res)
+    except Exception as exc:  # noqa: BLE001
+        problems = [f"cannot check the covariance: {type(exc).__name__}: {exc}"]
+    if problems:
+        res.status = "failed"
+        res.error = ("invalid answer: " + "; ".join(problems)
+                     + " (the row is kept but not compared)")
+    return res
+
+
+def normalise(out: object, label: str, case_name: str) -> EngineResult:
+    """What the suite makes of an engine's answer: :func:`read_answer`, then :func:`check_answer`."""
+    return check_answer(read_answer(out, label, case_name))
 
 
 # --------------------------------------------------------------------------

@@ -33,9 +33,10 @@ from .cases import Case, data_sha256
 from .compare import (CERTIFIED_GATED, CERTIFIED_KINDS, CERTIFIED_KNOWN_SHORTFALLS,
                       Comparison, RowVerdict, compare_to_certified, grade_row)
 from .record import EngineResult
-from .runner import engine_label, run_tasks
+from .runner import check_answer, engine_label, run_tasks
 
-__all__ = ["RunOutcome", "run", "default_gated", "cost_hint_from", "certified_section"]
+__all__ = ["RunOutcome", "run", "default_gated", "cost_hint_from", "certified_section",
+           "grade_result", "load_store"]
 
 
 #: refimpl engines whose answer must match the references on every case. EM and
@@ -124,6 +125,7 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     gated = default_gated(engine_specs) if gated is None else gated
     labels = [engine_label(e) for e in engine_specs]
+    store = load_store(store_path)          # a corrupt store is refused before any fit
 
     tasks = [(e, c.name) for c in cases for e in engine_specs]
     if cost_hint:
@@ -133,9 +135,9 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     results = run_tasks(queue, jobs=jobs, timeout=timeout, progress=progress)
     order = {(engine_label(e), c): i for i, (e, c) in enumerate(tasks)}
     results.sort(key=lambda r: order.get((r.engine, r.case), len(order)))
+    results = [check_answer(r) for r in results]     # not a valid covariance: failed row
     fit_wall = time.perf_counter() - t0
 
-    store = references.load(store_path)
     ref_info: dict[str, Any] = {"path": str(store_path)}
     if store is None:
         ref_info["missing"] = ("no reference store; create it with "
@@ -174,10 +176,9 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     for r in results:
         case = by_case[r.case]
         ref, problem = reference_for(case)
-        a = auditor.audit(case, r) if auditor is not None and r.status == "ok" else None
+        a, verdict, cs = grade_result(case, r, ref, problem, auditor, r.engine in gated)
         if a is not None:
             audits.append(a.to_dict())
-        verdict, cs = grade_row(case, r, ref, problem, a, r.engine in gated)
         rows.append(verdict)
         comps += cs
 
@@ -226,6 +227,36 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     }
     return RunOutcome(meta, cases, labels, results, audits, comps, rows, ref_info,
                       code, summary, cert_info, cert_comps)
+
+
+def load_store(store_path) -> "references.ReferenceStore | None":
+    """The reference store, None if there is none, or ValueError saying what is wrong with it."""
+    try:
+        return references.load(store_path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"reference store {store_path} cannot be read: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
+def grade_result(case: Case, r: EngineResult, ref: EngineResult | None,
+                 ref_problem: str | None, auditor: Auditor | None,
+                 gated: bool) -> tuple[Any, RowVerdict, list[Comparison]]:
+    """Audit and grade one row: (audit outcome or None, row verdict, comparisons).
+
+    What :func:`run` does for every result, in one place, so that a test can
+    grade an adapter's answer (after runner.normalise) without the command line.
+    Never raises: a grading that fails is a failed gated row with the reason.
+    """
+    try:
+        a = auditor.audit(case, r) if auditor is not None and r.status == "ok" else None
+        verdict, cs = grade_row(case, r, ref, ref_problem, a, gated)
+        return a, verdict, cs
+    except Exception as exc:  # noqa: BLE001 -- the report must survive any answer
+        note = f"grading failed: {type(exc).__name__}: {exc}"
+        c = Comparison(r.engine, case.name, "status", "grading", passed=False, gated=gated,
+                       note=note)
+        return None, RowVerdict(r.engine, case.name, "failed", gated, False, None, None, None,
+                                None, None, None, [note]), [c]
 
 
 def certified_section(cases: list[Case], results: list[EngineResult],
