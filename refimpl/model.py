@@ -62,7 +62,6 @@ class MixedLM(StatsmodelsMethods):
         # the last fit on the model; loglike/score/hessian read them.
         self.reml = True
         self.fe_pen = self.cov_pen = self._freepat = None
-        self.data = ModelData(self)
 
     @classmethod
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
@@ -103,6 +102,11 @@ class MixedLM(StatsmodelsMethods):
     @property
     def layout(self):
         return self.design.layout
+
+    @property
+    def data(self):
+        """statsmodels' ``model.data`` names, read from the design (a view, so never stale or pickled)."""
+        return ModelData(self)
 
     @property
     def endog(self):
