@@ -268,7 +268,15 @@ def _choose_group(terms: list[BarTerm], data) -> tuple[str, ...] | None:
         if all(_nested(data, f, g) for f in factors):
             return g
     if wide:
-        others = [":".join(f) for f in factors if not _nested(data, f, wide[0])]
+        w = wide[0]
+        others = [f for f in factors if not _nested(data, f, w)]
+        if all(_nested(data, w, f) for f in others):
+            raise ValueError(
+                f"correlated random effects {[str(t) for t in terms if t.factor == w]} are on "
+                f"{':'.join(w)}, which is nested in {', '.join(':'.join(f) for f in others)}: "
+                "statsmodels' groups factor must be the outermost one, and the variance "
+                "components inside it are independent; write the term with '||'")
+        others = [":".join(f) for f in others]
         raise ValueError(
             f"correlated random effects {[str(t) for t in terms if t.factor == wide[0]]} need "
             f"{':'.join(wide[0])} to be statsmodels' groups factor, but {', '.join(others)} "
@@ -301,7 +309,9 @@ def from_lme4(formula: str, data: pd.DataFrame) -> Translation:
         groups = _column(data, extra, g)
 
     on_g = [t for t in terms if t.factor == g]
-    block = [t for t in on_g if t.intercept] or [t for t in on_g if t.n_columns > 1]
+    # the correlated block: the term with the intercept, else one with several
+    # columns, else a lone (0 + x | g); other single columns on g are VCs
+    block = [t for t in on_g if t.intercept or t.n_columns > 1] or (on_g if len(on_g) == 1 else [])
     if len(block) > 1:
         raise ValueError(f"{block[0]} and {block[1]}: two correlated blocks on {':'.join(g)}; "
                          "statsmodels allows one (merge them, or use '||')")
