@@ -46,7 +46,7 @@ import re
 import pandas as pd
 
 __all__ = ["Lme4Terms", "Translation", "BarTerm", "from_lme4", "to_lme4", "lmer",
-           "from_lme4_formula", "parse_bars"]
+           "from_lme4_formula", "parse_bars", "factor_columns"]
 
 _NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
 
@@ -374,6 +374,14 @@ def _terms(rhs: str) -> tuple[bool, list[str]]:
 
 
 _VC_FACTOR = re.compile(r'C\((\w+|Q\("([^"]+)"\))\)(?::(\w+))?')
+
+
+def factor_columns(spec: dict) -> set[str]:
+    """Columns a spec uses as factors (``groups`` and every ``C(...)``): R factors for lme4."""
+    cols = {spec["groups"]}
+    for text in [spec["formula"], *(spec.get("vc_formula") or {}).values()]:
+        cols |= {m.group(2) or m.group(1) for m in _VC_FACTOR.finditer(text)}
+    return cols
 
 
 def to_lme4(spec: dict, data: pd.DataFrame | None = None) -> Lme4Terms:
