@@ -30,7 +30,7 @@ DEFAULT_CASES = [
     "dietox_intercept", "dietox_slope", "sleepstudy_corr", "sleepstudy_uncorr",
     "dyestuff", "dyestuff2", "pastes", "sim_balanced", "sim_unbalanced_singletons",
     "sim_slopes3", "sim_near_singular", "sim_vc_slope", "crossed",
-    "oneway_offset", "oneway_tiny",
+    "oneway_offset", "oneway_tiny", "penicillin",
 ]
 
 
