@@ -108,6 +108,7 @@ def test_quick_bench_crossed_and_nested_python_engines(tmp_path):
 
 
 @pytest.mark.r
+@pytest.mark.slow
 def test_quick_bench_crossed_and_nested_with_lme4(tmp_path):
     res, _ = run_quick(tmp_path, ["refimpl", "lme4"], subprocess_=True, section="crossed")
     ok = [r for r in res["rows"] if r["status"] == "ok"]
