@@ -245,7 +245,10 @@ def _column(data, extra: dict, cols: tuple[str, ...]) -> str:
         return cols[0]
     name = ":".join(cols)
     if name not in data.columns and name not in extra:
-        extra[name] = data[list(cols)].astype(str).agg(":".join, axis=1)
+        label = data[cols[0]].astype(str)
+        for c in cols[1:]:
+            label = label + ":" + data[c].astype(str)
+        extra[name] = label
     return name
 
 
