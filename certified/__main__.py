@@ -18,7 +18,7 @@ from . import store
 
 
 def _cases(patterns):
-    from validation.cases import select
+    from refimpl.cases import select
 
     return select(patterns or store.DEFAULT_CASES)
 

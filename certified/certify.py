@@ -174,7 +174,7 @@ def _num(v) -> str:
 
 def certify(case, log=print) -> dict:
     """The stored entry of one case (module docstring).  Raises if a check fails."""
-    from validation.cases import data_sha256
+    from refimpl.cases import data_sha256
 
     df = case.data()
     spec = build_spec(df, case.spec, case.reml)

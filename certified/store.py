@@ -30,7 +30,7 @@ DEFAULT_CASES = [
     "dietox_intercept", "dietox_slope", "sleepstudy_corr", "sleepstudy_uncorr",
     "dyestuff", "dyestuff2", "pastes", "sim_balanced", "sim_unbalanced_singletons",
     "sim_slopes3", "sim_near_singular", "sim_vc_slope", "crossed",
-    "oneway_offset", "oneway_tiny",
+    "oneway_offset", "oneway_tiny", "penicillin",
 ]
 
 
@@ -103,7 +103,7 @@ def check_entry(case, entry: dict, dps: int = 60) -> list[str]:
     ``dps = 60`` leaves room for cancellation: on ``oneway_offset`` (y around
     1e8) forming y'V^{-1}y and subtracting loses about 17 digits.
     """
-    from validation.cases import data_sha256
+    from refimpl.cases import data_sha256
 
     from .certify import _flatten, _observed_bse, agreement_digits, held_coordinates
     from .mp_likelihood import MpModel

@@ -106,6 +106,23 @@ DATASETS: list[dict] = [
         "title": "Paste strength by batch and cask",
         "source": DAVIES_GOLDSMITH + ", section 6.5.",
     },
+    {
+        "name": "Penicillin",
+        "r_package": "lme4",
+        "title": "Penicillin potency: 24 plates crossed with 6 samples",
+        "source": DAVIES_GOLDSMITH + ", section 6.6.",
+    },
+    {
+        "name": "InstEval",
+        "r_package": "lme4",
+        "title": "Lecture evaluations at ETH Zurich: students crossed with instructors",
+        "source": (
+            "University lecture evaluations by students at ETH Zurich, anonymised; "
+            "distributed with lme4 (help page ?InstEval). Used by Bates, Maechler, "
+            "Bolker and Walker (2015), Fitting Linear Mixed-Effects Models Using lme4, "
+            "J. Stat. Softw. 67(1)."
+        ),
+    },
 ]
 
 
@@ -133,7 +150,7 @@ def fetch(ro, name: str, package: str) -> list[dict]:
         na = np.asarray(ro.r["is.na"](col), dtype=bool)
         r_class = str(ro.r["class"](col)[0])
         info = {"r_name": str(r_name), "r_class": r_class, "na": na}
-        if r_class == "factor":
+        if r_class in ("factor", "ordered"):  # ordered: class c("ordered", "factor")
             levels = [str(v) for v in ro.r["levels"](col)]
             codes = np.asarray(ro.r["as.integer"](col))
             info.update(dtype="str", levels=levels,

@@ -19,7 +19,8 @@ The CSV files in ``data/`` were exported from R by ``data/export_r_datasets.py``
   (:func:`info`).
 
 Canonical names: ``"dietox"``, ``"sleepstudy"``, ``"Dyestuff"``,
-``"Dyestuff2"``, ``"Pastes"``; lookup ignores case (``load("dyestuff")``).
+``"Dyestuff2"``, ``"Pastes"``, ``"Penicillin"``,
+``"InstEval"``; lookup ignores case (``load("dyestuff")``).
 
 Pure pandas/numpy: nothing here imports statsmodels or rpy2.
 """

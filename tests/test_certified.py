@@ -52,7 +52,7 @@ def test_store_covers_the_promised_cases():
 
 
 @pytest.mark.parametrize("name", ["sleepstudy_corr/reml", "pastes/ml", "sim_vc_slope/ml",
-                                  "dietox_slope/reml"])
+                                  "dietox_slope/reml", "penicillin/reml"])
 def test_mp_likelihood_matches_refimpl_at_random_points(name):
     """Independent code, same number: the two agree to ~1e-12 away from the optimum too."""
     c, spec, mm, ref = _models(name)
@@ -144,6 +144,29 @@ def test_refimpl_default_reaches_the_certified_gate(refimpl_default_results):
     assert set(failing) == short, (
         f"below LRE {CERTIFIED_LRE_MIN}: {failing}; known shortfalls {sorted(short)} "
         "(a fixed shortfall must be removed from compare.CERTIFIED_KNOWN_SHORTFALLS)")
+
+
+@pytest.mark.parametrize("name", ["penicillin/reml", "penicillin/ml"])
+def test_crossed_penicillin_is_certified_and_refimpl_reaches_the_gate(name):
+    """A crossed design (24 plates x 6 samples, one group, two variance components),
+    fitted through the lme4-syntax front end: every quantity at LRE >= CERTIFIED_LRE_MIN."""
+    import refimpl
+    from refimpl import datasets
+    from validation.engines.refimpl_engine import RefimplEngine
+
+    e, case = ENTRIES[name], CASES[name]
+    assert e["min_digits"] >= 25 and not e["boundary"]
+    assert set(e["values"]["vcomp"]) == {"plate", "sample"}
+    r = RefimplEngine("default").fit(case)
+    comps = compare_to_certified(case, r, e, gated=True)
+    assert comps and min(x.lre for x in comps) >= CERTIFIED_LRE_MIN, \
+        [(x.quantity, x.lre) for x in comps]
+    res = refimpl.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", datasets.load("Penicillin"),
+                       REML=case.reml)
+    for k, v in e["values"]["vcomp"].items():
+        assert -np.log10(abs(res.vcomp[k] - float(v)) / abs(float(v)) + 1e-300) >= CERTIFIED_LRE_MIN
+    assert -np.log10(abs(res.llf - float(e["values"]["llf"])) / abs(float(e["values"]["llf"]))
+                     + 1e-300) >= CERTIFIED_LRE_MIN
 
 
 def test_boundary_cases_score_too(refimpl_default_results):

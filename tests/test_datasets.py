@@ -16,9 +16,11 @@ import pytest
 from refimpl import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
-CANONICAL = ["dietox", "sleepstudy", "Dyestuff", "Dyestuff2", "Pastes"]
+CANONICAL = ["dietox", "sleepstudy", "Dyestuff", "Dyestuff2", "Pastes", "Penicillin",
+             "InstEval"]
 SHAPES = {"dietox": (861, 8), "sleepstudy": (180, 3), "Dyestuff": (30, 2),
-          "Dyestuff2": (30, 2), "Pastes": (60, 4)}
+          "Dyestuff2": (30, 2), "Pastes": (60, 4), "Penicillin": (144, 3),
+          "InstEval": (73421, 7)}
 
 
 @pytest.fixture
@@ -124,3 +126,14 @@ def test_csvs_match_r_byte_for_byte(r):
     out = subprocess.run([sys.executable, str(ROOT / "data" / "export_r_datasets.py"), "--check"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_crossed_data_sets_have_their_levels():
+    """Penicillin: 24 plates x 6 samples, fully crossed; InstEval: lme4's level counts."""
+    pen = datasets.load("Penicillin")
+    assert pen.groupby(["plate", "sample"]).size().eq(1).all()
+    assert (pen.plate.nunique(), pen["sample"].nunique()) == (24, 6)
+    ie = datasets.load("InstEval")
+    assert {c: ie[c].nunique() for c in ("s", "d", "dept")} == {"s": 2972, "d": 1128, "dept": 14}
+    assert ie.y.dtype == "int64" and ie.studage.dtype == object  # ordered factor -> labels
+    assert datasets.info("InstEval")["columns"][2]["r_class"] == "ordered"

@@ -155,8 +155,8 @@ def test_registry_has_every_model_in_reml_and_ml():
     models = {"dietox_intercept", "dietox_slope", "sleepstudy_corr", "sleepstudy_uncorr",
               "dyestuff", "dyestuff2", "pastes", "crossed", "sim_balanced",
               "sim_unbalanced_singletons", "sim_slopes3", "sim_near_singular", "sim_vc_slope",
-              "oneway_offset", "oneway_tiny"}
-    assert set(CASES) == {f"{m}/{k}" for m in models for k in ("reml", "ml")}
+              "oneway_offset", "oneway_tiny", "penicillin", "subjects_items", "schools_nested"}
+    assert set(CASES) == {f"{m}/{k}" for m in models for k in ("reml", "ml")} | {"insteval/reml"}
     assert CASES["dyestuff2/ml"].boundary and not CASES["sim_near_singular/ml"].well_conditioned
     # a boundary flag can hold for one criterion only
     assert CASES["oneway_tiny/ml"].boundary and not CASES["oneway_tiny/reml"].boundary

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from refimpl.lme4_formula import factor_columns
+
 from ..cases import Case
 from ..record import EngineResult
 
@@ -147,12 +149,7 @@ def r_versions() -> dict[str, str]:
 def _r_ready_frame(case: Case, data):
     """Grouping and factor columns as pandas Categoricals (R factors)."""
     df = data.copy()
-    spec = case.spec
-    factor_cols = {spec["groups"]}
-    for vf in (spec["vc_formula"] or {}).values():
-        factor_cols |= set(re.findall(r"C\((\w+)\)", vf))
-    factor_cols |= set(re.findall(r"C\((\w+)\)", spec["formula"]))
-    for c in factor_cols:
+    for c in factor_columns(case.spec):
         if c in df.columns:
             df[c] = df[c].astype(str).astype("category")
     return df
