@@ -24,6 +24,7 @@ import numpy as np
 from . import arguments, hessian, likelihood, score
 from .checks import ConditioningWarning, check_estimable
 from .design import design_from_arrays, design_from_formula
+from .lme4_formula import from_lme4_formula as _from_lme4_formula
 from .model_api import StatsmodelsMethods
 from .model_data import ModelData
 from .parameters import MixedLMParams, profile_to_sqrt, user_to_profile
@@ -62,6 +63,10 @@ class MixedLM(StatsmodelsMethods):
         # the last fit on the model; loglike/score/hessian read them.
         self.reml = True
         self.fe_pen = self.cov_pen = self._freepat = None
+
+    #: ``MixedLM.from_lme4_formula("y ~ x + (1 | s) + (1 | d)", data)``: lme4 syntax
+    #: translated to groups / re_formula / vc_formula (refimpl/lme4_formula.py). Ours.
+    from_lme4_formula = classmethod(_from_lme4_formula)
 
     @classmethod
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
