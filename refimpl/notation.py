@@ -87,6 +87,6 @@ NOTATION = [
     dict(symbol=r"t", code="", statsmodels="", meaning="step length (of a finite difference or a line search)", pages="gradcheck optimizers"),
     dict(symbol=r"D,\ \tau,\ \rho,\ \eta,\ \zeta,\ \Upsilon", code="gradcheck.py", statsmodels="", meaning="central difference quotient D(t) and Richardson's D_R; truncation estimate tau; rounding estimate rho; truncation coefficient eta; noise level zeta; scaling Upsilon", pages="gradcheck"),
     dict(symbol=r"\mathcal{B},\ \rho,\ \eta", code="scipy BFGS; steepest.py", statsmodels="", meaning="BFGS inverse-Hessian approximation and rho = 1 / Delta g' Delta phi; Armijo constant eta", pages="optimizers"),
-    dict(symbol=r"t_i,\ \varsigma", code="", statsmodels="", meaning="a covariate with a random slope, and a scale factor", pages="centring"),
+    dict(symbol=r"t_i,\ \varsigma", code="", statsmodels="", meaning="a covariate with a random slope, and a scale factor", pages="centring model"),
     dict(symbol=r"\vartheta", code="", statsmodels="", meaning="a variance, argument of the generic term -df/2 log(theta) - SS/(2 theta)", pages="anova"),
 ]
