@@ -186,7 +186,8 @@ def built_html(tmp_path_factory):
 @pytest.mark.book
 def test_book_builds_every_page(built_html):
     assert (built_html / "index.html").is_file()
-    toc = (BOOK_DIR / "_toc.yml").read_text()
+    toc = "\n".join(line for line in (BOOK_DIR / "_toc.yml").read_text().splitlines()
+                     if not line.lstrip().startswith("#"))          # commented: pages to come
     pages = re.findall(r"(?:root|file):\s*(\S+)", toc)
     missing = [p for p in pages if not (built_html / f"{p}.html").is_file()]
     assert not missing, f"pages in _toc.yml without HTML output: {missing}"
