@@ -1,6 +1,6 @@
 """Build the book strictly: ``python -m book.build [--out DIR] [--incremental]``.
 
-Runs ``jupyter-book build book --warningiserror --nitpick --keep-going --all``:
+Runs ``jupyter-book build book --warningiserror --nitpick --keep-going --quiet --all``:
 every page is executed (``execute_notebooks: force`` in ``_config.yml``), any
 warning fails the build, and the last cell of each derivation page asserts its
 result against refimpl, so a broken derivation fails the build too.
@@ -66,7 +66,9 @@ def cdn_references(html: Path) -> list[str]:
 def jupyter_book_command(out: Path | None, incremental: bool) -> list[str]:
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(BOOK_DIR)]
-    cmd += ["--warningiserror", "--nitpick", "--keep-going"]
+    # --quiet: no Sphinx status lines (among them myst's and myst-nb's dumps of
+    # their whole configuration); warnings still print, and fail the build.
+    cmd += ["--warningiserror", "--nitpick", "--keep-going", "--quiet"]
     if not incremental:
         cmd.append("--all")
     if out is not None:

@@ -7,7 +7,8 @@ Given y and the parameters, b_i | y ~ N(b_hat_i, Gamma_i) with
 
 (the second forms by the push-through identity, so no Psi^{-1} and no n_i x n_i
 matrix). Under REML beta is integrated out with a flat prior; its uncertainty
-adds sigma2 (Lambda C_i^{-1} Lambda' B_i) (X'V^{-1}X)^{-1} (...)' to Gamma_i.
+adds sigma2 (Lambda C_i^{-1} Lambda' B_i) (X'V^{-1}X)^{-1} (...)' to Gamma_i
+(eq:em-reml-gamma).
 Z_i'r_i = c_i - B_i (beta - b_ols) comes straight from the stack.
 statsmodels' ``random_effects_cov`` is the ML form (beta treated as known).
 """

@@ -49,6 +49,7 @@ def em_step(model, phi, reml):
     trace_var = sigma2 * np.sum(stats.ZtZ * LCL)                  # tr(Z_i Gamma_i Z_i'), b given beta
     if reml:
         # beta is random too: X_i beta + Z_i b_i moves with beta through (X_i - Z_i Psi N_i)
+        # (eq:em-reml-trace)
         PsiN = LCL @ stats.ZtX
         BtPsiN = batched.sum_crossprod(stats.ZtX, PsiN)           # sum_i B_i' Psi N_i
         XmZPN = (stats.XtX - BtPsiN - BtPsiN.T

@@ -42,7 +42,7 @@ class Point:
     Lambda: np.ndarray        # (q, q)
     R: np.ndarray             # Cholesky factors of C_i, (G, q, q)
     logdet_V: float           # sum_i log|V_i|
-    W: np.ndarray             # R_i^{-1} Lambda' B_i, (G, q, p)
+    W: np.ndarray             # R_i^{-1} Lambda' B_i, (G, q, p); tilde B_i in the book
     w: np.ndarray             # R_i^{-1} Lambda' c_i, (G, q)
     S: np.ndarray             # [X y0]' V^{-1} [X y0], (p+1, p+1)
     T: np.ndarray             # lower Cholesky factor of S

@@ -71,7 +71,7 @@ def XtVinvX_inv(point):
 
 
 def score_matrix(stats, point, beta, reml, Q=None, scale=None):
-    """The q x q matrix G with d l / d theta_k = tr(E_k G)   (eq:score-psi).
+    """The q x q score matrix G (F in the book) with d l / d theta_k = tr(E_k G)   (eq:score-psi).
 
     With scale=None, sigma2 is profiled: the factor on u u' is m/(2 Q). With a
     given sigma2 (the full likelihood) it is 1/(2 sigma2).

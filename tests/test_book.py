@@ -41,7 +41,27 @@ eq:em-update eq:newton-step eq:vc-padding
 DERIVATION_PAGES = [
     "model", "parameterizations", "likelihood", "profiling", "woodbury", "score",
     "hessian", "gradcheck", "em", "optimizers", "blups", "variance_components", "boundary",
+    "shrinkage", "centring", "diagnostics", "prediction", "crossed",
 ]
+
+#: Chapters that end with a "## Exercises" section (2-4 exercises, each with an
+#: executed solution that asserts its answer).
+EXERCISE_PAGES = [
+    "model", "parameterizations", "likelihood", "profiling", "woodbury", "score",
+    "hessian", "gradcheck", "em", "optimizers", "centring", "variance_components",
+    "blups", "shrinkage", "diagnostics", "anova", "certified",
+]
+
+CODE_CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)\n```", re.S)
+EXERCISE = re.compile(r"```\{exercise\}[^\n]*\n:label: (\S+)")
+CAPTION = re.compile(r"\n\*What to see:.*\Z", re.S)
+SOLUTION = re.compile(r"````\{solution-start\} (\S+)\n(.*?)````\{solution-end\}", re.S)
+
+
+def split_exercises(text):
+    """(derivation, exercises): the page before and after its "## Exercises" heading."""
+    head, sep, tail = text.partition("\n## Exercises\n")
+    return head, tail if sep else ""
 
 
 # --------------------------------------------------------------------------
@@ -81,12 +101,46 @@ def test_label_scanner_finds_both_kinds_of_mismatch(tmp_path):
 
 
 def test_every_derivation_page_ends_with_an_asserting_cell():
+    """The derivation ends with its check cell; exercises may follow it."""
     for page in DERIVATION_PAGES:
-        text = (BOOK_DIR / f"{page}.md").read_text()
-        cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)\n```", text, re.S)
+        text, _ = split_exercises((BOOK_DIR / f"{page}.md").read_text())
+        text = CAPTION.sub("", text.rstrip())          # a figure's one-line caption may follow
+        cells = CODE_CELL.findall(text)
         assert cells, f"book/{page}.md has no code cell"
         assert "assert" in cells[-1], f"the last cell of book/{page}.md checks nothing"
         assert text.rstrip().endswith("```"), f"book/{page}.md does not end with its check cell"
+
+
+def exercises_of(text):
+    """{label: solution code cells} for the exercises section of a page."""
+    _, tail = split_exercises(text)
+    solutions = {label: CODE_CELL.findall(body) for label, body in SOLUTION.findall(tail)}
+    return {label: solutions.get(label) for label in EXERCISE.findall(tail)}
+
+
+def test_chapters_end_with_exercises_whose_solutions_assert():
+    for page in EXERCISE_PAGES:
+        found = exercises_of((BOOK_DIR / f"{page}.md").read_text())
+        assert 2 <= len(found) <= 4, f"book/{page}.md has {len(found)} exercises, not 2-4"
+        for label, cells in found.items():
+            assert label.startswith(f"ex-"), f"{page}: exercise label {label!r} should start with 'ex-'"
+            assert cells, f"{page}: exercise {label} has no solution with a code cell"
+            assert any("assert" in c for c in cells), f"{page}: the solution of {label} asserts nothing"
+
+
+def test_exercise_scanner_sees_a_missing_solution():
+    page = ("intro\n\n## Exercises\n\n```{exercise} A\n:label: ex-a\n\nDo it.\n```\n\n"
+            "````{solution-start} ex-a\n:class: dropdown\n````\n\n```{code-cell} ipython3\nassert 1\n```\n\n"
+            "````{solution-end}\n````\n\n```{exercise} B\n:label: ex-b\n\nAnd this.\n```\n")
+    assert exercises_of(page) == {"ex-a": ["assert 1"], "ex-b": None}
+
+
+def test_exercise_labels_are_unique():
+    seen = {}
+    for path in sorted(BOOK_DIR.glob("*.md")):
+        for label in EXERCISE.findall(path.read_text()):
+            assert label not in seen, f"exercise label {label} on {seen.get(label)} and {path.name}"
+            seen[label] = path.name
 
 
 def test_build_environment_drops_what_an_embedded_r_added(monkeypatch):
@@ -132,7 +186,8 @@ def built_html(tmp_path_factory):
 @pytest.mark.book
 def test_book_builds_every_page(built_html):
     assert (built_html / "index.html").is_file()
-    toc = (BOOK_DIR / "_toc.yml").read_text()
+    toc = "\n".join(line for line in (BOOK_DIR / "_toc.yml").read_text().splitlines()
+                     if not line.lstrip().startswith("#"))          # commented: pages to come
     pages = re.findall(r"(?:root|file):\s*(\S+)", toc)
     missing = [p for p in pages if not (built_html / f"{p}.html").is_file()]
     assert not missing, f"pages in _toc.yml without HTML output: {missing}"
@@ -162,6 +217,15 @@ def test_implementation_map_lists_code_locations(built_html):
 @pytest.mark.book
 def test_pages_with_plots_show_their_figures(built_html):
     # A headless MPLBACKEND inherited by the kernels once made every figure vanish.
-    for page in ["gradcheck", "em", "optimizers", "boundary"]:
+    for page, figures in {"gradcheck": 1, "em": 1, "optimizers": 2, "boundary": 1, "likelihood": 1,
+                          "shrinkage": 2, "centring": 1, "diagnostics": 2}.items():
         text = (built_html / f"{page}.html").read_text(encoding="utf-8")
-        assert "<img" in text, f"{page}.html lost its figure"
+        assert text.count("<img") >= figures, f"{page}.html lost a figure"
+
+
+@pytest.mark.book
+def test_exercises_are_rendered_with_collapsed_solutions(built_html):
+    for page in EXERCISE_PAGES:
+        text = (built_html / f"{page}.html").read_text(encoding="utf-8")
+        assert text.count('class="exercise admonition"') >= 2, f"{page}.html lost its exercises"
+        assert 'class="solution dropdown admonition"' in text, f"{page}.html shows no collapsed solution"
