@@ -117,3 +117,26 @@ def compute_sufficient_statistics(y, X, Z, group_index, n_groups, chunk_rows=CHU
         beta_ols=beta_ols, n_obs=n,
         group_sizes=np.bincount(group_index, minlength=n_groups),
     )
+
+
+def compute_statistics(design, blocked=None):
+    """The statistics the likelihood reads, for this design: the dispatch point.
+
+    One group holding a crossed design (a variance component whose columns are
+    a factor's indicators, and at least blocked_stats.BLOCKED_MIN_Q columns)
+    gets blocked_stats.BlockedStatistics; every other design gets the per-group
+    stacks of :func:`compute_sufficient_statistics`. ``blocked=True`` / ``False``
+    forces the choice (the tests hold the two together on small designs).
+    likelihood.evaluate, score and hessian dispatch on the type returned.
+    """
+    from . import blocked_stats
+
+    Z_re, Z_vc = blocked_stats.z_parts(design)
+    if blocked is None:
+        blocked = blocked_stats.use_blocked(design, Z_vc)
+    if blocked:
+        if design.n_groups != 1:
+            raise ValueError(f"blocked=True needs one group holding every row, got {design.n_groups} groups")
+        return blocked_stats.compute_blocked_statistics(design.y, design.X, Z_re, Z_vc, design.layout)
+    return compute_sufficient_statistics(design.y, design.X, design.Z, design.group_index,
+                                         design.n_groups)
