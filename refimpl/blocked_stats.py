@@ -95,6 +95,21 @@ class BlockedStatistics:
         """Indices in theta of block 2's parameters, in layout2's order."""
         return np.array([k for k in range(self.layout.n_params) if k != self.param1], dtype=int)
 
+    @property
+    def ZtZ_diagonal(self):
+        """diag(Z'Z) as a (1, q) stack in the layout's order (what checks.py reads; no dense Z'Z)."""
+        return self.to_layout_order(self.d1, np.diag(self.A22))[None, :]
+
+    @property
+    def ZtX(self):
+        """Z'X as a (1, q, p) stack in the layout's order."""
+        return self.to_layout_order(self.B1[:, :-1], self.B2[:, :-1])[None]
+
+    @property
+    def Zty0(self):
+        """Z'y0 as a (1, q) stack in the layout's order."""
+        return self.to_layout_order(self.B1[:, -1], self.B2[:, -1])[None, :]
+
     def to_layout_order(self, v1, v2):
         """Put a block-1 part and a block-2 part (leading axis) back into the layout's column order."""
         out = np.empty((self.q,) + np.shape(v1)[1:])

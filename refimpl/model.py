@@ -18,7 +18,7 @@ from . import hessian, likelihood, score
 from .checks import ConditioningWarning, check_estimable
 from .design import design_from_arrays, design_from_formula
 from .parameters import MixedLMParams, profile_to_sqrt, user_to_profile
-from .suffstats import compute_sufficient_statistics
+from .suffstats import compute_statistics
 
 
 #: Warn when the llf's quadratic form has lost more than this many digits to cancellation.
@@ -33,7 +33,7 @@ class MixedLM:
         self.design = _design if _design is not None else design_from_arrays(
             endog, exog, groups, exog_re=exog_re, exog_vc=exog_vc, missing=missing)
         d = self.design
-        self.stats = compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups)
+        self.stats = compute_statistics(d)   # per-group stacks, or blocked for a crossed design
         self._cache = (None, None)
         self._estimable = False
 

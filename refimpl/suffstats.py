@@ -51,6 +51,11 @@ class SufficientStatistics:
         return self.ZtXy0[:, :, -1]
 
     @property
+    def ZtZ_diagonal(self):
+        """diag(A_i) for every group, (G, q): all that checks.py needs of A_i (blocked stats have it too)."""
+        return np.diagonal(self.ZtZ, axis1=1, axis2=2)
+
+    @property
     def n_groups(self):
         return self.ZtZ.shape[0]
 
