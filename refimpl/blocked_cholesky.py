@@ -12,7 +12,8 @@ and C = L L' with (MixedModels.jl's blocked factor, written out)
 
     L11 = diag(l11),  l11 = sqrt(1 + s1^2 d1)
     L21 = C21 L11^{-T}                                   sparse, column-scaled C21
-    L22 L22' = C22 - L21 L21'                            the Schur complement, dense q2 x q2
+    L22 L22' = C22 - L21 L21' = I + Lambda2' A22s Lambda2     the Schur complement, dense q2 x q2
+               A22s = A22 - s1^2 A21 C11^{-1} A12       (a weighted co-occurrence sum)
 
 The only dense factorisation is of order q2 (the columns outside the largest
 factor). log|C| = 2 sum log l11 + 2 sum log diag L22  (eq:det-lemma).
@@ -78,6 +79,7 @@ class BlockedFactor:
     l11: np.ndarray      # (m1,)
     L21: sp.csr_array    # (q2, m1)
     L22: np.ndarray      # (q2, q2) lower triangular
+    A22s: np.ndarray     # A22 - s1^2 A21 C11^{-1} A12, (q2, q2): the Schur complement is I + Lambda2' A22s Lambda2
 
     @property
     def logdet(self):
@@ -130,12 +132,14 @@ def blocked_cholesky(stats, phi):
     else:
         C21 = sp.csr_array(sp.diags_array(Lam2.s) @ A21) * s1
     L21 = sp.csr_array(C21 @ sp.diags_array(1.0 / l11))
-    C22 = Lam2.t_times(Lam2.t_times(stats.A22).T)                # Lambda2' A22 Lambda2 (A22 symmetric)
-    C22 = 0.5 * (C22 + C22.T)
-    C22[np.diag_indices_from(C22)] += 1.0
-    schur = C22 - (L21 @ L21.T).toarray()
+    # Schur complement C22 - L21 L21' = I + Lambda2' A22s Lambda2 with
+    # A22s = A22 - s1^2 A21 C11^{-1} A12  (eq:blocked-chol)
+    A22s = stats.A22 - (s1 * s1) * stats.A21_weighted_A12(1.0 / c11)
+    schur = Lam2.t_times(Lam2.t_times(A22s).T)                   # A22s symmetric
+    schur = 0.5 * (schur + schur.T)
+    schur[np.diag_indices_from(schur)] += 1.0
     L22 = np.linalg.cholesky(schur)
-    return BlockedFactor(s1=s1, Lam2=Lam2, c11=c11, l11=l11, L21=L21, L22=L22)
+    return BlockedFactor(s1=s1, Lam2=Lam2, c11=c11, l11=l11, L21=L21, L22=L22, A22s=A22s)
 
 
 def dense_C(stats, phi):

@@ -9,14 +9,18 @@ with M = Z'V^{-1}Z (q x q), N = Z'V^{-1}X, u = Z'V^{-1}r. M is never formed
 whole. In block order, with K = L^{-1} Lambda' A (A = Z'Z), M = A - K'K and the
 blocked factor give (C11 = diag(c11), A12 = A21')
 
-    K21 = L22^{-1} Lambda2' A21 C11^{-1}                     (q2 x m1, dense)
+    K21 = L22^{-1} Hm,  Hm = Lambda2' A21 C11^{-1}            (Hm sparse, q2 x m1)
     A22s = A22 - s1^2 A21 C11^{-1} A12,  K22 = L22^{-1} Lambda2' A22s
     M11 = diag(d1 / c11) - K21'K21                            (never formed)
     M12 = C11^{-1} A12 - K21'K22,        M22 = A22s - K22'K22
 
 so tr(M11) = sum d1/c11 - ||K21||_F^2 and ||M11||_F^2 = sum (d1/c11)^2
-- 2 sum (d1/c11)_c ||K21 e_c||^2 + ||K21 K21'||_F^2: every dense product is
-of order q2^2 m1 or q2^3, never m1^2. Products M v (for P(M, u u') and the
+- 2 sum (d1/c11)_c ||K21 e_c||^2 + ||K21 K21'||_F^2. K21 itself (q2 x m1
+dense) is never formed: with Si = S^{-1} = L22^{-T} L22^{-1} (the block-2
+block of C^{-1}, a selected inverse), ||K21 e_c||^2 = (Hm' Si Hm)_cc,
+K21 K21' = L22^{-1} Hm Hm' L22^{-T} so ||K21 K21'||_F^2 = tr(Si Hmm Si Hmm),
+and K21'K22 = Hm' L22^{-T} K22. Every dense product is q2^3 or a sparse
+(nnz(A21) q2) one; none is q2^2 m1 or m1^2. Products M v (for P(M, u u') and the
 REML terms) are solves with the factor: M v = A v - A Lambda C^{-1} Lambda' A v.
 No Lambda^{-1} appears, so a boundary point (s_j = 0) evaluates cleanly.
 
@@ -111,27 +115,44 @@ def N_and_u(stats, point, beta):
 
 
 def m_blocks(stats, point, full):
-    """K21, K22, d1/c11 and (full=True) M12, M22 of the module docstring, cached on the point."""
-    key = ("blocked_M", bool(full))
-    if key in point.cache:
-        return point.cache[key]
-    if not full and ("blocked_M", True) in point.cache:
-        return point.cache[("blocked_M", True)]
-    F = point.factor
-    A21C = stats.A21 @ _sparse_diag(1.0 / F.c11)                       # A21 C11^{-1}
-    K21 = sla.solve_triangular(F.L22, F.Lam2.t_times(A21C.toarray()), lower=True, check_finite=False)
-    A22s = stats.A22 - F.s1 ** 2 * (A21C @ stats.A21.T).toarray()
-    K22 = sla.solve_triangular(F.L22, F.Lam2.t_times(A22s), lower=True, check_finite=False)
-    out = dict(K21=K21, K22=K22, Dm=stats.d1 / F.c11, A22s=A22s)
-    if full:
-        out["M12"] = A21C.toarray().T - K21.T @ K22
-        out["M22"] = A22s - K22.T @ K22
-    point.cache[key] = out
+    """The pieces of M of the module docstring, cached on the point.
+
+    Always: Si = S^{-1} = (L22 L22')^{-1} (the block-2 block of C^{-1}), the
+    sparse Hm = Lambda2' A21 C11^{-1} (so K21 = L22^{-1} Hm), colsq_c =
+    ||K21 e_c||^2 = (Hm' Si Hm)_cc, d1/c11, K22 = L22^{-1} Lambda2' A22s.
+    full=True adds M12, M22 and ||K21 K21'||_F^2 = tr(Si Hmm Si Hmm),
+    Hmm = Hm Hm'. Nothing of order q2^2 m1 is computed: K21 itself never is.
+    """
+    out = point.cache.get("blocked_M")
+    if out is None:
+        F = point.factor
+        w1 = 1.0 / F.c11
+        Hm = sp.csr_array(_Lam2t_sparse(F.Lam2, stats.A21) @ sp.diags_array(w1))
+        Li = sla.solve_triangular(F.L22, np.eye(stats.q2), lower=True, check_finite=False)
+        Si = Li.T @ Li                                                   # S^{-1}
+        HmtSi = np.asarray(Hm.T @ Si)                                    # (m1, q2)
+        colsq = np.asarray(sp.csr_array(Hm.T).multiply(HmtSi).sum(axis=1)).ravel()
+        K22 = Li @ F.Lam2.t_times(F.A22s)
+        out = dict(Si=Si, Li=Li, Hm=Hm, colsq=colsq, Dm=stats.d1 * w1, K22=K22, w1=w1)
+        point.cache["blocked_M"] = out
+    if full and "M22" not in out:
+        F = point.factor
+        Hmm = F.Lam2.t_times(F.Lam2.t_times(stats.A21_weighted_A12(out["w1"] ** 2)).T)
+        SiHmm = out["Si"] @ Hmm
+        out["K21K21t_sq"] = float(np.sum(SiHmm * SiHmm.T))                  # ||K21 K21'||_F^2
+        T22 = out["Li"].T @ out["K22"]                                      # L22^{-T} K22
+        out["M12"] = (stats.A21 @ sp.diags_array(out["w1"])).T.toarray() - np.asarray(out["Hm"].T @ T22)
+        out["M22"] = F.A22s - out["K22"].T @ out["K22"]
     return out
 
 
-def _sparse_diag(v):
-    return sp.diags_array(v)
+def _Lam2t_sparse(Lam2, A):
+    """Lambda2' A for a sparse A with q2 rows, kept sparse."""
+    k = Lam2.k
+    rest = sp.diags_array(Lam2.s) @ A[k:]
+    if not k:
+        return sp.csr_array(rest)
+    return sp.vstack([sp.csr_array(Lam2.L.T @ A[:k].toarray()), rest], format="csr")
 
 
 # --------------------------------------------------------------------------
@@ -141,11 +162,11 @@ def _sparse_diag(v):
 def trace_M(stats, point):
     """tr(E_k M) for every k."""
     mb = m_blocks(stats, point, full=False)
-    K22, A22s, m1 = mb["K22"], mb["A22s"], stats.m1
+    K22, A22s, m1 = mb["K22"], point.factor.A22s, stats.m1
     out = np.empty(stats.layout.n_params)
     for k, (r, c, v) in enumerate(basis_entries(stats)):
         if k == stats.param1:
-            out[k] = np.sum(mb["Dm"]) - np.sum(mb["K21"] ** 2)
+            out[k] = np.sum(mb["Dm"]) - np.sum(mb["colsq"])
         else:
             r2, c2 = r - m1, c - m1
             M_cr = A22s[c2, r2] - np.einsum("ij,ij->j", K22[:, c2], K22[:, r2])
@@ -156,14 +177,12 @@ def trace_M(stats, point):
 def pair_traces_MM(stats, point):
     """P(M, M)[k, l] = tr(E_k M E_l M) from the blocks (module docstring)."""
     mb = m_blocks(stats, point, full=True)
-    K21, Dm, M12, M22, m1 = mb["K21"], mb["Dm"], mb["M12"], mb["M22"], stats.m1
+    Dm, M12, M22, m1 = mb["Dm"], mb["M12"], mb["M22"], stats.m1
     entries = basis_entries(stats)
     n = len(entries)
     P = np.empty((n, n))
     i1 = stats.param1
-    colsq = np.sum(K21 ** 2, axis=0)
-    KKt = K21 @ K21.T
-    P[i1, i1] = np.sum(Dm ** 2) - 2.0 * Dm @ colsq + np.sum(KKt ** 2)
+    P[i1, i1] = np.sum(Dm ** 2) - 2.0 * Dm @ mb["colsq"] + mb["K21K21t_sq"]   # ||M11||_F^2
     for l in stats.params2:
         r, c, v = entries[l]
         a, b = r - m1, c - m1

@@ -4,19 +4,18 @@ em.py and blup.py need Lambda C^{-1} Lambda' (the conditional covariance of b
 in units of sigma2, eq:blup-cov), but EM only its diagonal and its k_re x k_re
 block: a *selected* inverse. From the blocked factor, in block order,
 
-    diag(C^{-1}) on block 1 = 1/c11 + s1^2 ||K21 e_c||^2    (K21 of blocked_derivatives)
+    diag(C^{-1}) on block 1 = 1/c11 + s1^2 ||K21 e_c||^2    (blocked_derivatives.m_blocks: colsq)
     C^{-1} on block 2       = Li' Li,  Li = L22^{-1}          (q2 x q2)
 
 since L^{-1} e_c = [e_c / l11_c; -s1 K21 e_c] for a column c of block 1, and
 [0; Li e_c] for a column of block 2. So the selected inverse costs the
-triangular inverse of L22 and the K21 the score needs anyway; the m1 x m1
-block of C^{-1} is never formed.
+triangular inverse of L22 and sparse products, which the score needs anyway;
+the m1 x m1 block of C^{-1} is never formed.
 
 Twins: blup.py and em.py on the dense one-group statistics (tests/test_blocked.py).
 """
 
 import numpy as np
-import scipy.linalg as sla
 
 from .blocked_derivatives import A_times, m_blocks
 from .linalg import psd_cholesky
@@ -82,16 +81,16 @@ def em_step_blocked(model, phi, reml):
     # E-step: b_hat and the selected inverse (module docstring)
     Ztr = _Ztr(stats, pt, None)
     b = _LCL_times(stats, pt, Ztr)
-    K21 = m_blocks(stats, pt, full=False)["K21"]
-    G1 = F.s1 ** 2 * (1.0 / F.c11 + F.s1 ** 2 * np.sum(K21 ** 2, axis=0))   # diag of Lambda C^{-1} Lambda', block 1
-    Li = sla.solve_triangular(F.L22, np.eye(stats.q2), lower=True, check_finite=False)   # L22^{-1}
+    mb = m_blocks(stats, pt, full=False)
+    colsq, Li = mb["colsq"], mb["Li"]                                       # ||K21 e_c||^2, L22^{-1}
+    G1 = F.s1 ** 2 * (1.0 / F.c11 + F.s1 ** 2 * colsq)                      # diag of Lambda C^{-1} Lambda', block 1
     LiLt = F.Lam2.times(Li.T).T                                             # L22^{-1} Lambda2'
     G2 = np.sum(LiLt ** 2, axis=0)                                          # ... block 2
     k = layout.k_re
     G_re = LiLt[:, :k].T @ LiLt[:, :k]
     # tr(A Lambda C^{-1} Lambda') = tr((C - I) C^{-1}) = q - tr(C^{-1}); on block 1
     # 1 - diag(C^{-1}) = s1^2 d1 / c11 - s1^2 ||K21 e_c||^2 without cancellation
-    trA_LCL = (np.sum(F.s1 ** 2 * stats.d1 / F.c11 - F.s1 ** 2 * np.sum(K21 ** 2, axis=0))
+    trA_LCL = (np.sum(F.s1 ** 2 * stats.d1 / F.c11 - F.s1 ** 2 * colsq)
                + stats.q2 - np.sum(Li ** 2))
 
     rtr = stats.y0ty0 - 2 * delta @ stats.Xty0 + delta @ stats.XtX @ delta
