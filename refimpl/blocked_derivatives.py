@@ -114,36 +114,45 @@ def N_and_u(stats, point, beta):
     return N, NH[:, -1] - N @ (np.asarray(beta, float) - stats.beta_ols)
 
 
-def m_blocks(stats, point, full):
+def m_blocks(stats, point, full, need_K22=True):
     """The pieces of M of the module docstring, cached on the point.
 
     Always: Si = S^{-1} = (L22 L22')^{-1} (the block-2 block of C^{-1}), the
     sparse Hm = Lambda2' A21 C11^{-1} (so K21 = L22^{-1} Hm), colsq_c =
-    ||K21 e_c||^2 = (Hm' Si Hm)_cc, d1/c11, K22 = L22^{-1} Lambda2' A22s.
-    full=True adds M12, M22 and ||K21 K21'||_F^2 = tr(Si Hmm Si Hmm),
+    ||K21 e_c||^2 = (Hm' Si Hm)_cc, d1/c11.
+    need_K22 adds K22 (the score needs it, EM does not); full=True adds M12, M22 and ||K21 K21'||_F^2 = tr(Si Hmm Si Hmm),
     Hmm = Hm Hm'. Nothing of order q2^2 m1 is computed: K21 itself never is.
     """
     out = point.cache.get("blocked_M")
+    F = point.factor
     if out is None:
-        F = point.factor
         w1 = 1.0 / F.c11
         Hm = sp.csr_array(_Lam2t_sparse(F.Lam2, stats.A21) @ sp.diags_array(w1))
-        Li = sla.solve_triangular(F.L22, np.eye(stats.q2), lower=True, check_finite=False)
-        Si = Li.T @ Li                                                   # S^{-1}
+        Si = cho_inverse(F.L22)                                          # S^{-1}
         HmtSi = np.asarray(Hm.T @ Si)                                    # (m1, q2)
         colsq = np.asarray(sp.csr_array(Hm.T).multiply(HmtSi).sum(axis=1)).ravel()
-        K22 = Li @ F.Lam2.t_times(F.A22s)
-        out = dict(Si=Si, Li=Li, Hm=Hm, colsq=colsq, Dm=stats.d1 * w1, K22=K22, w1=w1)
+        out = dict(Si=Si, Hm=Hm, colsq=colsq, Dm=stats.d1 * w1, w1=w1)
         point.cache["blocked_M"] = out
+    if need_K22 and "K22" not in out:
+        out["K22"] = sla.solve_triangular(F.L22, F.Lam2.t_times(F.A22s), lower=True, check_finite=False)
     if full and "M22" not in out:
-        F = point.factor
         Hmm = F.Lam2.t_times(F.Lam2.t_times(stats.A21_weighted_A12(out["w1"] ** 2)).T)
-        SiHmm = out["Si"] @ Hmm
-        out["K21K21t_sq"] = float(np.sum(SiHmm * SiHmm.T))                  # ||K21 K21'||_F^2
-        T22 = out["Li"].T @ out["K22"]                                      # L22^{-T} K22
+        X = sla.solve_triangular(F.L22, Hmm, lower=True, check_finite=False)      # L22^{-1} Hmm
+        X = sla.solve_triangular(F.L22, X.T, lower=True, check_finite=False)      # L22^{-1} Hmm L22^{-T}
+        out["K21K21t_sq"] = float(np.sum(X * X))                                # ||K21 K21'||_F^2
+        T22 = sla.solve_triangular(F.L22, out["K22"], lower=True, trans="T", check_finite=False)
         out["M12"] = (stats.A21 @ sp.diags_array(out["w1"])).T.toarray() - np.asarray(out["Hm"].T @ T22)
         out["M22"] = F.A22s - out["K22"].T @ out["K22"]
     return out
+
+
+def cho_inverse(L):
+    """(L L')^{-1} from the lower Cholesky factor L (LAPACK potri), symmetric."""
+    Si, info = sla.lapack.dpotri(L, lower=1)
+    if info:
+        raise np.linalg.LinAlgError(f"potri failed (info = {info})")
+    Si = np.tril(Si)
+    return Si + np.tril(Si, -1).T
 
 
 def _Lam2t_sparse(Lam2, A):

@@ -5,11 +5,11 @@ in units of sigma2, eq:blup-cov), but EM only its diagonal and its k_re x k_re
 block: a *selected* inverse. From the blocked factor, in block order,
 
     diag(C^{-1}) on block 1 = 1/c11 + s1^2 ||K21 e_c||^2    (blocked_derivatives.m_blocks: colsq)
-    C^{-1} on block 2       = Li' Li,  Li = L22^{-1}          (q2 x q2)
+    C^{-1} on block 2       = S^{-1} = (L22 L22')^{-1}        (q2 x q2, LAPACK potri)
 
 since L^{-1} e_c = [e_c / l11_c; -s1 K21 e_c] for a column c of block 1, and
-[0; Li e_c] for a column of block 2. So the selected inverse costs the
-triangular inverse of L22 and sparse products, which the score needs anyway;
+[0; L22^{-1} e_c] for a column of block 2. So the selected inverse costs
+S^{-1} and sparse products, which the score needs anyway;
 the m1 x m1 block of C^{-1} is never formed.
 
 Twins: blup.py and em.py on the dense one-group statistics (tests/test_blocked.py).
@@ -81,17 +81,17 @@ def em_step_blocked(model, phi, reml):
     # E-step: b_hat and the selected inverse (module docstring)
     Ztr = _Ztr(stats, pt, None)
     b = _LCL_times(stats, pt, Ztr)
-    mb = m_blocks(stats, pt, full=False)
-    colsq, Li = mb["colsq"], mb["Li"]                                       # ||K21 e_c||^2, L22^{-1}
+    mb = m_blocks(stats, pt, full=False, need_K22=False)
+    colsq, Si = mb["colsq"], mb["Si"]                                       # ||K21 e_c||^2, S^{-1}
     G1 = F.s1 ** 2 * (1.0 / F.c11 + F.s1 ** 2 * colsq)                      # diag of Lambda C^{-1} Lambda', block 1
-    LiLt = F.Lam2.times(Li.T).T                                             # L22^{-1} Lambda2'
-    G2 = np.sum(LiLt ** 2, axis=0)                                          # ... block 2
     k = layout.k_re
-    G_re = LiLt[:, :k].T @ LiLt[:, :k]
+    G2 = np.concatenate([np.einsum("ab,bc,ac->a", F.Lam2.L, Si[:k, :k], F.Lam2.L),
+                         F.Lam2.s ** 2 * np.diag(Si)[k:]])                   # ... block 2: diag(Lambda2 Si Lambda2')
+    G_re = F.Lam2.L @ Si[:k, :k] @ F.Lam2.L.T
     # tr(A Lambda C^{-1} Lambda') = tr((C - I) C^{-1}) = q - tr(C^{-1}); on block 1
     # 1 - diag(C^{-1}) = s1^2 d1 / c11 - s1^2 ||K21 e_c||^2 without cancellation
     trA_LCL = (np.sum(F.s1 ** 2 * stats.d1 / F.c11 - F.s1 ** 2 * colsq)
-               + stats.q2 - np.sum(Li ** 2))
+               + stats.q2 - np.trace(Si))
 
     rtr = stats.y0ty0 - 2 * delta @ stats.Xty0 + delta @ stats.XtX @ delta
     resid_ss = rtr - 2 * b @ Ztr + b @ A_times(stats, b)

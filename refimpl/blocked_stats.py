@@ -64,7 +64,6 @@ class BlockedStatistics:
     beta_ols: np.ndarray
     n_obs: int
     group_sizes: np.ndarray
-    _pairs: tuple = None    # (i q2 + j, A21[i, c] A21[j, c], c) over all pairs sharing a level c
 
     @property
     def m1(self):
@@ -112,17 +111,8 @@ class BlockedStatistics:
         return self.to_layout_order(self.B1[:, -1], self.B2[:, -1])[None, :]
 
     def A21_weighted_A12(self, w):
-        """A21 diag(w) A21' as a dense (q2, q2) matrix, for a weight w per level of block 1.
-
-        One weighted bincount over the precomputed pairs (i, j, c) of block-2
-        columns sharing a block-1 level c (about 20x faster than a sparse
-        product per call); the pairs are built once, on first use.
-        """
-        if self._pairs is None:
-            self._pairs = _cooccurrence_pairs(self.A21)
-        flat, prod, level = self._pairs
-        q2 = self.q2
-        return np.bincount(flat, weights=prod * w[level], minlength=q2 * q2).reshape(q2, q2)
+        """A21 diag(w) A21' as a dense (q2, q2) matrix, for a weight w per level of block 1."""
+        return ((self.A21 @ sp.diags_array(w)) @ self.A21.T).toarray()
 
     def to_layout_order(self, v1, v2):
         """Put a block-1 part and a block-2 part (leading axis) back into the layout's column order."""
@@ -130,22 +120,6 @@ class BlockedStatistics:
         out[self.cols1] = v1
         out[self.cols2] = v2
         return out
-
-
-def _cooccurrence_pairs(A21):
-    """Every (i, j, c) with A21[i, c] and A21[j, c] nonzero, as (i q2 + j, product, c)."""
-    A = sp.csc_array(A21)
-    q2 = A.shape[0]
-    counts = np.diff(A.indptr)                       # nonzeros per level c
-    sq = counts.astype(np.int64) ** 2
-    level = np.repeat(np.arange(A.shape[1]), sq)
-    # position of each pair inside its level's counts x counts block
-    start = np.repeat(np.cumsum(sq) - sq, sq)
-    k = np.arange(sq.sum()) - start
-    cnt = counts[level]
-    a = A.indptr[level] + k // np.maximum(cnt, 1)
-    b = A.indptr[level] + k % np.maximum(cnt, 1)
-    return (A.indices[a].astype(np.int64) * q2 + A.indices[b], A.data[a] * A.data[b], level)
 
 
 def z_parts(design):
