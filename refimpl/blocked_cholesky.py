@@ -111,6 +111,17 @@ class BlockedFactor:
         return self.s1 * np.asarray(v1, float), self.Lam2.times(v2)
 
 
+def Lambda2t_A21_scaled(stats, Lam2, col_scale):
+    """Lambda2' A21 diag(col_scale), sparse (Lambda2' mixes only the k_re rows, which are dense anyway)."""
+    k = Lam2.k
+    if not k:
+        return stats.A21_scaled(Lam2.s, col_scale)
+    scaled = stats.A21_scaled(np.ones(stats.q2), col_scale)
+    top = sp.csr_array(Lam2.L.T @ scaled[:k].toarray())
+    rest = sp.diags_array(Lam2.s) @ scaled[k:]
+    return sp.vstack([top, rest], format="csr")
+
+
 def blocked_cholesky(stats, phi):
     """The factor of the module docstring at sqrt parameters phi.
 
@@ -122,16 +133,7 @@ def blocked_cholesky(stats, phi):
     Lam2 = Lambda2.from_phi(stats, phi)
     c11 = 1.0 + s1 * s1 * stats.d1
     l11 = np.sqrt(c11)
-    # C21 = s1 Lambda2' A21 (sparse: Lambda2' mixes only the k_re rows, which are dense anyway)
-    k = Lam2.k
-    A21 = stats.A21
-    if k:
-        top = sp.csr_array(Lam2.L.T @ A21[:k].toarray())
-        rest = sp.diags_array(Lam2.s) @ A21[k:]
-        C21 = sp.vstack([top, rest], format="csr") * s1
-    else:
-        C21 = sp.csr_array(sp.diags_array(Lam2.s) @ A21) * s1
-    L21 = sp.csr_array(C21 @ sp.diags_array(1.0 / l11))
+    L21 = Lambda2t_A21_scaled(stats, Lam2, s1 / l11)           # C21 L11^{-T} = s1 Lambda2' A21 / l11
     # Schur complement C22 - L21 L21' = I + Lambda2' A22s Lambda2 with
     # A22s = A22 - s1^2 A21 C11^{-1} A12  (eq:blocked-chol)
     A22s = stats.A22 - (s1 * s1) * stats.A21_weighted_A12(1.0 / c11)

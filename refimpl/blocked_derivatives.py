@@ -33,6 +33,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .blocked_cholesky import Lambda2t_A21_scaled
+
 
 
 # --------------------------------------------------------------------------
@@ -86,7 +88,7 @@ def A_times(stats, V):
     """Z'Z V in block order, for V (q,) or (q, r)."""
     V1, V2 = _split(stats, V)
     d1 = stats.d1 if V.ndim == 1 else stats.d1[:, None]
-    return np.concatenate([d1 * V1 + stats.A21.T @ V2, stats.A21 @ V1 + stats.A22 @ V2])
+    return np.concatenate([d1 * V1 + stats.A12 @ V2, stats.A21 @ V1 + stats.A22 @ V2])
 
 
 def M_times(stats, point, V):
@@ -127,10 +129,11 @@ def m_blocks(stats, point, full, need_K22=True):
     F = point.factor
     if out is None:
         w1 = 1.0 / F.c11
-        Hm = sp.csr_array(_Lam2t_sparse(F.Lam2, stats.A21) @ sp.diags_array(w1))
+        Hm = Lambda2t_A21_scaled(stats, F.Lam2, w1)
         Si = cho_inverse(F.L22)                                          # S^{-1}
         HmtSi = np.asarray(Hm.T @ Si)                                    # (m1, q2)
-        colsq = np.asarray(sp.csr_array(Hm.T).multiply(HmtSi).sum(axis=1)).ravel()
+        rows = np.repeat(np.arange(Hm.shape[0]), np.diff(Hm.indptr))
+        colsq = np.bincount(Hm.indices, weights=Hm.data * HmtSi[Hm.indices, rows], minlength=stats.m1)
         out = dict(Si=Si, Hm=Hm, colsq=colsq, Dm=stats.d1 * w1, w1=w1)
         point.cache["blocked_M"] = out
     if need_K22 and "K22" not in out:
@@ -141,7 +144,7 @@ def m_blocks(stats, point, full, need_K22=True):
         X = sla.solve_triangular(F.L22, X.T, lower=True, check_finite=False)      # L22^{-1} Hmm L22^{-T}
         out["K21K21t_sq"] = float(np.sum(X * X))                                # ||K21 K21'||_F^2
         T22 = sla.solve_triangular(F.L22, out["K22"], lower=True, trans="T", check_finite=False)
-        out["M12"] = (stats.A21 @ sp.diags_array(out["w1"])).T.toarray() - np.asarray(out["Hm"].T @ T22)
+        out["M12"] = stats.A21_scaled(np.ones(stats.q2), out["w1"]).T.toarray() - np.asarray(out["Hm"].T @ T22)
         out["M22"] = F.A22s - out["K22"].T @ out["K22"]
     return out
 
@@ -153,15 +156,6 @@ def cho_inverse(L):
         raise np.linalg.LinAlgError(f"potri failed (info = {info})")
     Si = np.tril(Si)
     return Si + np.tril(Si, -1).T
-
-
-def _Lam2t_sparse(Lam2, A):
-    """Lambda2' A for a sparse A with q2 rows, kept sparse."""
-    k = Lam2.k
-    rest = sp.diags_array(Lam2.s) @ A[k:]
-    if not k:
-        return sp.csr_array(rest)
-    return sp.vstack([sp.csr_array(Lam2.L.T @ A[:k].toarray()), rest], format="csr")
 
 
 # --------------------------------------------------------------------------

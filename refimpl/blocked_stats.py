@@ -29,7 +29,7 @@ Twin: suffstats.compute_sufficient_statistics on the same design (one group,
 dense q x q); tests/test_blocked.py holds the two together.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,7 +38,7 @@ from .layout import Layout
 from .linalg import n_tril
 
 #: A single group with at least this many random-effect columns goes the blocked way.
-BLOCKED_MIN_Q = 200
+BLOCKED_MIN_Q = 50
 
 #: Refuse a crossed design whose dense q2 x q2 (and q2 x m1) work arrays pass this many bytes.
 BLOCKED_MAX_BYTES = 3 * 2 ** 30
@@ -64,6 +64,7 @@ class BlockedStatistics:
     beta_ols: np.ndarray
     n_obs: int
     group_sizes: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)   # A12 and the row of each nonzero of A21
 
     @property
     def m1(self):
@@ -110,9 +111,24 @@ class BlockedStatistics:
         """Z'y0 as a (1, q) stack in the layout's order."""
         return self.to_layout_order(self.B1[:, -1], self.B2[:, -1])[None, :]
 
+    @property
+    def A12(self):
+        """A21' as csr (the co-occurrences seen from block 1), built once."""
+        if "A12" not in self._cache:
+            self._cache["A12"] = sp.csr_array(self.A21.T)
+        return self._cache["A12"]
+
+    def A21_scaled(self, row_scale, col_scale):
+        """diag(row_scale) A21 diag(col_scale), same sparsity: one multiply of the nonzeros."""
+        A = self.A21
+        if "rows" not in self._cache:
+            self._cache["rows"] = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        data = A.data * row_scale[self._cache["rows"]] * col_scale[A.indices]
+        return sp.csr_array((data, A.indices, A.indptr), shape=A.shape)
+
     def A21_weighted_A12(self, w):
         """A21 diag(w) A21' as a dense (q2, q2) matrix, for a weight w per level of block 1."""
-        return ((self.A21 @ sp.diags_array(w)) @ self.A21.T).toarray()
+        return (self.A21_scaled(np.ones(self.q2), w) @ self.A12).toarray()
 
     def to_layout_order(self, v1, v2):
         """Put a block-1 part and a block-2 part (leading axis) back into the layout's column order."""
