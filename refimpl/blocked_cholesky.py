@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .blocked_stats import as_dense
 from .parameters import unpack_sqrt
 
 
@@ -77,7 +78,7 @@ class BlockedFactor:
     Lam2: Lambda2
     c11: np.ndarray      # diag(C11) = l11^2, (m1,)
     l11: np.ndarray      # (m1,)
-    L21: sp.csr_array    # (q2, m1)
+    L21: object          # (q2, m1), sparse like A21 (or dense)
     L22: np.ndarray      # (q2, q2) lower triangular
     A22s: np.ndarray     # A22 - s1^2 A21 C11^{-1} A12, (q2, q2): the Schur complement is I + Lambda2' A22s Lambda2
 
@@ -117,6 +118,8 @@ def Lambda2t_A21_scaled(stats, Lam2, col_scale):
     if not k:
         return stats.A21_scaled(Lam2.s, col_scale)
     scaled = stats.A21_scaled(np.ones(stats.q2), col_scale)
+    if isinstance(scaled, np.ndarray):
+        return Lam2.t_times(scaled)
     top = sp.csr_array(Lam2.L.T @ scaled[:k].toarray())
     rest = sp.diags_array(Lam2.s) @ scaled[k:]
     return sp.vstack([top, rest], format="csr")
@@ -161,7 +164,7 @@ def dense_A(stats):
     m1 = stats.m1
     A = np.zeros((stats.q, stats.q))
     A[:m1, :m1] = np.diag(stats.d1)
-    A[m1:, :m1] = stats.A21.toarray()
-    A[:m1, m1:] = stats.A21.toarray().T
+    A[m1:, :m1] = as_dense(stats.A21)
+    A[:m1, m1:] = as_dense(stats.A21).T
     A[m1:, m1:] = stats.A22
     return A

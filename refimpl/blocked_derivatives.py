@@ -34,6 +34,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .blocked_cholesky import Lambda2t_A21_scaled
+from .blocked_stats import as_dense
 
 
 
@@ -132,8 +133,11 @@ def m_blocks(stats, point, full, need_K22=True):
         Hm = Lambda2t_A21_scaled(stats, F.Lam2, w1)
         Si = cho_inverse(F.L22)                                          # S^{-1}
         HmtSi = np.asarray(Hm.T @ Si)                                    # (m1, q2)
-        rows = np.repeat(np.arange(Hm.shape[0]), np.diff(Hm.indptr))
-        colsq = np.bincount(Hm.indices, weights=Hm.data * HmtSi[Hm.indices, rows], minlength=stats.m1)
+        if isinstance(Hm, np.ndarray):
+            colsq = np.einsum("ic,ci->c", Hm, HmtSi)
+        else:
+            rows = np.repeat(np.arange(Hm.shape[0]), np.diff(Hm.indptr))
+            colsq = np.bincount(Hm.indices, weights=Hm.data * HmtSi[Hm.indices, rows], minlength=stats.m1)
         out = dict(Si=Si, Hm=Hm, colsq=colsq, Dm=stats.d1 * w1, w1=w1)
         point.cache["blocked_M"] = out
     if need_K22 and "K22" not in out:
@@ -144,7 +148,7 @@ def m_blocks(stats, point, full, need_K22=True):
         X = sla.solve_triangular(F.L22, X.T, lower=True, check_finite=False)      # L22^{-1} Hmm L22^{-T}
         out["K21K21t_sq"] = float(np.sum(X * X))                                # ||K21 K21'||_F^2
         T22 = sla.solve_triangular(F.L22, out["K22"], lower=True, trans="T", check_finite=False)
-        out["M12"] = stats.A21_scaled(np.ones(stats.q2), out["w1"]).T.toarray() - np.asarray(out["Hm"].T @ T22)
+        out["M12"] = as_dense(stats.A21_scaled(np.ones(stats.q2), out["w1"])).T - np.asarray(out["Hm"].T @ T22)
         out["M22"] = F.A22s - out["K22"].T @ out["K22"]
     return out
 

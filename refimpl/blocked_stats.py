@@ -40,6 +40,9 @@ from .linalg import n_tril
 #: A single group with at least this many random-effect columns goes the blocked way.
 BLOCKED_MIN_Q = 50
 
+#: Keep A21 dense when more than this fraction of its entries are nonzero.
+DENSE_A21_FILL = 0.1
+
 #: Refuse a crossed design whose dense q2 x q2 (and q2 x m1) work arrays pass this many bytes.
 BLOCKED_MAX_BYTES = 3 * 2 ** 30
 
@@ -54,7 +57,7 @@ class BlockedStatistics:
     cols2: np.ndarray       # the other columns, (q2,)
     layout2: Layout         # block 2 as a layout of its own: k_re, then the other components
     d1: np.ndarray          # (m1,)
-    A21: sp.csr_array       # (q2, m1)
+    A21: object             # (q2, m1): csr_array, or ndarray when dense (DENSE_A21_FILL)
     A22: np.ndarray         # (q2, q2)
     B1: np.ndarray          # (m1, p + 1): Z_1'[X y0]
     B2: np.ndarray          # (q2, p + 1)
@@ -113,14 +116,16 @@ class BlockedStatistics:
 
     @property
     def A12(self):
-        """A21' as csr (the co-occurrences seen from block 1), built once."""
+        """A21' (the co-occurrences seen from block 1), built once."""
         if "A12" not in self._cache:
-            self._cache["A12"] = sp.csr_array(self.A21.T)
+            self._cache["A12"] = self.A21.T.copy() if isinstance(self.A21, np.ndarray) else sp.csr_array(self.A21.T)
         return self._cache["A12"]
 
     def A21_scaled(self, row_scale, col_scale):
-        """diag(row_scale) A21 diag(col_scale), same sparsity: one multiply of the nonzeros."""
+        """diag(row_scale) A21 diag(col_scale), same storage: one multiply of the nonzeros."""
         A = self.A21
+        if isinstance(A, np.ndarray):
+            return row_scale[:, None] * A * col_scale[None, :]
         if "rows" not in self._cache:
             self._cache["rows"] = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
         data = A.data * row_scale[self._cache["rows"]] * col_scale[A.indices]
@@ -128,7 +133,7 @@ class BlockedStatistics:
 
     def A21_weighted_A12(self, w):
         """A21 diag(w) A21' as a dense (q2, q2) matrix, for a weight w per level of block 1."""
-        return (self.A21_scaled(np.ones(self.q2), w) @ self.A12).toarray()
+        return as_dense(self.A21_scaled(np.ones(self.q2), w) @ self.A12)
 
     def to_layout_order(self, v1, v2):
         """Put a block-1 part and a block-2 part (leading axis) back into the layout's column order."""
@@ -136,6 +141,11 @@ class BlockedStatistics:
         out[self.cols1] = v1
         out[self.cols2] = v2
         return out
+
+
+def as_dense(A):
+    """A as an ndarray (A21 is kept dense when most pairs of levels co-occur)."""
+    return A if isinstance(A, np.ndarray) else A.toarray()
 
 
 def z_parts(design):
@@ -223,6 +233,8 @@ def compute_blocked_statistics(y, X, Z_re, Z_vc, layout, max_bytes=BLOCKED_MAX_B
     d1 = np.asarray(Z1.multiply(Z1).sum(axis=0)).ravel()
     A21 = sp.csr_array(Z2.T @ Z1)
     A21.eliminate_zeros()
+    if A21.nnz > DENSE_A21_FILL * A21.shape[0] * A21.shape[1]:
+        A21 = A21.toarray()                 # a full cross: dense BLAS beats sparse loops
     A22 = np.asarray((Z2.T @ Z2).toarray())
     sizes2 = tuple(s for j, s in enumerate(layout.vc_sizes) if j != j1)
     return BlockedStatistics(

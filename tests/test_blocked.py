@@ -12,6 +12,8 @@ formulas of dense.py by tests/test_derivatives.py. At random points, ML and REML
 * score and Hessian (sqrt and profile) vs finite differences: FD, FD_HESSIAN;
 * one EM step, BLUPs and their conditional covariances: IDENTITY;
 * a full default fit: same llf as the dense path.
+
+Every test runs twice: with the co-occurrence block A21 stored sparse and dense.
 """
 
 import warnings
@@ -29,6 +31,14 @@ from refimpl.model import MixedLM
 from refimpl.parameters import sqrt_to_profile
 from refimpl.suffstats import SufficientStatistics, compute_statistics
 from refimpl.tolerances import FD, FD_HESSIAN, IDENTITY
+
+
+@pytest.fixture(autouse=True, params=["sparse A21", "dense A21"])
+def a21_storage(request, monkeypatch):
+    """Every test runs with A21 kept sparse and kept dense (blocked_stats.DENSE_A21_FILL)."""
+    from refimpl import blocked_stats
+    monkeypatch.setattr(blocked_stats, "DENSE_A21_FILL", 2.0 if request.param == "sparse A21" else -1.0)
+    return request.param
 
 
 def rel(a, b):
@@ -85,9 +95,10 @@ def random_phi(rng, n, zero=None):
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_blocked_statistics_are_the_dense_ones_reordered(case):
+def test_blocked_statistics_are_the_dense_ones_reordered(case, a21_storage):
     d, sb, sd = pair(case)
     assert isinstance(sb, BlockedStatistics) and isinstance(sd, SufficientStatistics)
+    assert isinstance(sb.A21, np.ndarray) == (a21_storage == "dense A21")
     order = np.concatenate([sb.cols1, sb.cols2])
     assert rel(blocked_cholesky.dense_A(sb), sd.ZtZ[0][np.ix_(order, order)]) <= IDENTITY
     assert rel(np.concatenate([sb.B1, sb.B2]), sd.ZtXy0[0][order]) <= IDENTITY
