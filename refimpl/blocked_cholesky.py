@@ -1,4 +1,7 @@
-"""The blocked Cholesky factor of C = I + Lambda' Z'Z Lambda for a crossed design (eq:blocked-chol).
+"""The blocked Cholesky factor of C = I + Lambda' Z'Z Lambda for a crossed design.
+
+Book chapter "Nested and crossed designs": (eq:crossed-blocks), (eq:crossed-chol),
+(eq:crossed-logdet), (eq:crossed-solve); there D = C11, B = C21, S = L22 L22'.
 
 In block order (blocked_stats.py) Lambda = blockdiag(s1 I, Lambda2), with s1
 the sqrt parameter of block 1's factor and Lambda2 = blockdiag(L, s_j I, ...)
@@ -138,7 +141,7 @@ def blocked_cholesky(stats, phi):
     l11 = np.sqrt(c11)
     L21 = Lambda2t_A21_scaled(stats, Lam2, s1 / l11)           # C21 L11^{-T} = s1 Lambda2' A21 / l11
     # Schur complement C22 - L21 L21' = I + Lambda2' A22s Lambda2 with
-    # A22s = A22 - s1^2 A21 C11^{-1} A12  (eq:blocked-chol)
+    # A22s = A22 - s1^2 A21 C11^{-1} A12  (eq:crossed-chol)
     A22s = stats.A22 - (s1 * s1) * stats.A21_weighted_A12(1.0 / c11)
     schur = Lam2.t_times(Lam2.t_times(A22s).T)                   # A22s symmetric
     schur = 0.5 * (schur + schur.T)

@@ -1,4 +1,7 @@
-"""Score and Hessian of a crossed design through the blocked factor (eq:blocked-derivatives).
+"""Score and Hessian of a crossed design through the blocked factor.
+
+The general formulas are (eq:score-psi) and (eq:hess-full); the blocks are those
+of (eq:crossed-chol).
 
 The formulas are those of score.py and hessian.py with one group:
 

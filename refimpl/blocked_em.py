@@ -1,4 +1,7 @@
-"""BLUPs, their conditional covariances and one EM step, for a crossed design (eq:blocked-selinv).
+"""BLUPs, their conditional covariances and one EM step, for a crossed design.
+
+The general formulas are (eq:blup), (eq:blup-cov) and (eq:em-update); the
+factor is that of (eq:crossed-chol).
 
 em.py and blup.py need Lambda C^{-1} Lambda' (the conditional covariance of b
 in units of sigma2, eq:blup-cov), but EM only its diagonal and its k_re x k_re

@@ -1,4 +1,4 @@
-"""The ML / REML likelihood of a crossed design from the blocked factor (eq:blocked-chol).
+"""The ML / REML likelihood of a crossed design from the blocked factor (eq:crossed-chol).
 
 The same steps as likelihood.py, with the per-group stack replaced by the
 blocked factor of blocked_cholesky.py:

@@ -1,4 +1,4 @@
-"""Statistics of a crossed design, blocked by factor (book: eq:blocked-stats).
+"""Statistics of a crossed design, blocked by factor (eq:crossed-blocks).
 
 statsmodels fits a crossed design as ONE group holding every row, with one
 variance component per crossed factor. Its q random-effect columns are
@@ -49,7 +49,7 @@ BLOCKED_MAX_BYTES = 3 * 2 ** 30
 
 @dataclass
 class BlockedStatistics:
-    """The blocks of eq:blocked-stats plus the bookkeeping from layout order to block order."""
+    """The blocks of the module docstring plus the bookkeeping from layout order to block order."""
 
     layout: Layout          # the model's layout (parameter order)
     j1: int                 # the variance component in block 1
@@ -204,7 +204,7 @@ def refuse_if_too_big(layout, j1, q2, m1, max_bytes=BLOCKED_MAX_BYTES):
 
 
 def compute_blocked_statistics(y, X, Z_re, Z_vc, layout, max_bytes=BLOCKED_MAX_BYTES):
-    """The blocks of eq:blocked-stats for ONE group holding every row.
+    """The blocks of the module docstring for ONE group holding every row.
 
     Z_re (n, k_re) dense, Z_vc (n, sum vc_sizes) sparse, in the layout's column order.
     Raises ValueError when no component qualifies for block 1, or when block 2

@@ -248,3 +248,27 @@ def test_blocked_default_fit_equals_dense_fit(reml):
     assert abs(rb.llf - rd.llf) <= 1e-9 * abs(rd.llf)
     assert rel(rb.vcomp, rd.vcomp) <= 1e-6
     assert rel(rb.fe_params, rd.fe_params) <= 1e-6
+
+
+def test_dense_path_refuses_huge_stacks_instead_of_densifying():
+    """One group with many columns and no factor-indicator component: refused with its size."""
+    import types
+
+    from refimpl import suffstats
+    from refimpl.layout import Layout
+    n, q = 50, 30_000
+    Z_vc = sp.csr_array(sp.random(n, q, density=0.01, random_state=0) + sp.csr_array(
+        (np.ones(n), (np.arange(n), np.zeros(n, int))), shape=(n, q)))   # rows overlap: not disjoint
+    d = types.SimpleNamespace(layout=Layout(0, (q,)), n_groups=1, X=np.ones((n, 1)), y=np.zeros(n),
+                              Z_re=np.zeros((n, 0)), Z_vc=Z_vc)
+    with pytest.raises(ValueError, match=r"\d+\.\d GB .*q = 30000"):
+        suffstats.compute_statistics(d)
+
+
+def test_dense_statistics_chunk_small_for_large_q():
+    """The one-pass construction keeps chunks under CHUNK_BYTES and still equals the one-chunk result."""
+    from refimpl import suffstats
+    d = crossed_design()
+    full = suffstats.compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups, chunk_rows=10 ** 6)
+    small = suffstats.compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups, chunk_rows=7)
+    assert rel(small.ZtZ, full.ZtZ) <= IDENTITY and rel(small.ZtXy0, full.ZtXy0) <= IDENTITY
