@@ -158,6 +158,8 @@ def m_blocks(stats, point, full, need_K22=True):
 
 def cho_inverse(L):
     """(L L')^{-1} from the lower Cholesky factor L (LAPACK potri), symmetric."""
+    if L.shape[0] == 0:
+        return np.zeros((0, 0))
     Si, info = sla.lapack.dpotri(L, lower=1)
     if info:
         raise np.linalg.LinAlgError(f"potri failed (info = {info})")
