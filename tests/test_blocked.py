@@ -272,3 +272,16 @@ def test_dense_statistics_chunk_small_for_large_q():
     full = suffstats.compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups, chunk_rows=10 ** 6)
     small = suffstats.compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups, chunk_rows=7)
     assert rel(small.ZtZ, full.ZtZ) <= IDENTITY and rel(small.ZtXy0, full.ZtXy0) <= IDENTITY
+
+
+@pytest.mark.parametrize("case", CASES[:3], ids=IDS[:3])
+@pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
+def test_blocked_equals_textbook_n_by_n_formulas(case, reml):
+    """The blocked path against dense.py's n x n V (no Woodbury, no factor at all)."""
+    from refimpl import dense
+    d = crossed_design(**case)
+    model = blocked_model(case)
+    theta = sqrt_to_profile(random_phi(np.random.default_rng(8), d.layout.n_params), d.layout.k_re)
+    assert rel(model.loglike(theta, reml), dense.dense_profiled_loglike(d, theta, reml)) <= IDENTITY
+    assert rel(model.score(theta, reml), dense.dense_profiled_score(d, theta, reml)) <= IDENTITY
+    assert rel(model.hessian_profile(theta, reml), dense.dense_profiled_hessian(d, theta, reml)) <= IDENTITY
