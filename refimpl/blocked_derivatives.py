@@ -1,9 +1,7 @@
 """Score and Hessian of a crossed design through the blocked factor.
 
-The general formulas are (eq:score-psi) and (eq:hess-full); the blocks are those
-of (eq:crossed-chol).
-
-The formulas are those of score.py and hessian.py with one group:
+The formulas are those of score.py and hessian.py, (eq:score-psi) and
+(eq:hess-full), with one group; the blocks are those of (eq:crossed-chol):
 
     d l / d theta_k = -1/2 tr(E_k M) + w u'E_k u  (+ 1/2 tr(E_k N W^{-1} N')  REML)
     P(A, B)[k, l]   = tr(E_k A E_l B)
@@ -22,8 +20,10 @@ so tr(M11) = sum d1/c11 - ||K21||_F^2 and ||M11||_F^2 = sum (d1/c11)^2
 dense) is never formed: with Si = S^{-1} = L22^{-T} L22^{-1} (the block-2
 block of C^{-1}, a selected inverse), ||K21 e_c||^2 = (Hm' Si Hm)_cc,
 K21 K21' = L22^{-1} Hm Hm' L22^{-T} so ||K21 K21'||_F^2 = tr(Si Hmm Si Hmm),
-and K21'K22 = Hm' L22^{-T} K22. Every dense product is q2^3 or a sparse
-(nnz(A21) q2) one; none is q2^2 m1 or m1^2. Products M v (for P(M, u u') and the
+and K21'K22 = Hm' L22^{-T} K22, so M12 = C11^{-1} A12 (I - Lambda2 L22^{-T} K22)
+and the Hessian needs only the q2 x q2 M12'M12. Every dense product is q2^3
+or a sparse (nnz(A21) q2) one; none is q2^2 m1 or m1^2, and no m1 x q2
+array is held. Products M v (for P(M, u u') and the
 REML terms) are solves with the factor: M v = A v - A Lambda C^{-1} Lambda' A v.
 No Lambda^{-1} appears, so a boundary point (s_j = 0) evaluates cleanly.
 
@@ -126,8 +126,11 @@ def m_blocks(stats, point, full, need_K22=True):
     Always: Si = S^{-1} = (L22 L22')^{-1} (the block-2 block of C^{-1}), the
     sparse Hm = Lambda2' A21 C11^{-1} (so K21 = L22^{-1} Hm), colsq_c =
     ||K21 e_c||^2 = (Hm' Si Hm)_cc, d1/c11.
-    need_K22 adds K22 (the score needs it, EM does not); full=True adds M12, M22 and ||K21 K21'||_F^2 = tr(Si Hmm Si Hmm),
-    Hmm = Hm Hm'. Nothing of order q2^2 m1 is computed: K21 itself never is.
+    need_K22 adds K22 (the score needs it, EM does not); full=True adds M22,
+    M12'M12 = U' A21 C11^{-2} A12 U (U = I - Lambda2 L22^{-T} K22, since
+    M12 = C11^{-1} A12 U) and ||K21 K21'||_F^2 = tr(Si Hmm Si Hmm), Hmm = Hm Hm'.
+    Nothing of order q2^2 m1 is computed and no m1 x q2 array is held: K21
+    and M12 never are.
     """
     out = point.cache.get("blocked_M")
     F = point.factor
@@ -135,24 +138,38 @@ def m_blocks(stats, point, full, need_K22=True):
         w1 = 1.0 / F.c11
         Hm = Lambda2t_A21_scaled(stats, F.Lam2, w1)
         Si = cho_inverse(F.L22)                                          # S^{-1}
-        HmtSi = np.asarray(Hm.T @ Si)                                    # (m1, q2)
-        if isinstance(Hm, np.ndarray):
-            colsq = np.einsum("ic,ci->c", Hm, HmtSi)
-        else:
-            rows = np.repeat(np.arange(Hm.shape[0]), np.diff(Hm.indptr))
-            colsq = np.bincount(Hm.indices, weights=Hm.data * HmtSi[Hm.indices, rows], minlength=stats.m1)
-        out = dict(Si=Si, Hm=Hm, colsq=colsq, Dm=stats.d1 * w1, w1=w1)
+        colsq = _diag_HtSH(Hm, Si)
+        out = dict(Si=Si, colsq=colsq, Dm=stats.d1 * w1, w1=w1)
         point.cache["blocked_M"] = out
     if need_K22 and "K22" not in out:
         out["K22"] = sla.solve_triangular(F.L22, F.Lam2.t_times(F.A22s), lower=True, check_finite=False)
     if full and "M22" not in out:
-        Hmm = F.Lam2.t_times(F.Lam2.t_times(stats.A21_weighted_A12(out["w1"] ** 2)).T)
-        X = sla.solve_triangular(F.L22, Hmm, lower=True, check_finite=False)      # L22^{-1} Hmm
-        X = sla.solve_triangular(F.L22, X.T, lower=True, check_finite=False)      # L22^{-1} Hmm L22^{-T}
-        out["K21K21t_sq"] = float(np.sum(X * X))                                # ||K21 K21'||_F^2
+        H0w2 = stats.A21_weighted_A12(out["w1"] ** 2)                   # A21 C11^{-2} A12
+        Hmm = F.Lam2.t_times(F.Lam2.t_times(H0w2).T)                    # Hm Hm'
+        Y = out["Si"] @ Hmm
+        out["K21K21t_sq"] = float(np.sum(Y * Y.T))                      # tr(Si Hmm Si Hmm)
         T22 = sla.solve_triangular(F.L22, out["K22"], lower=True, trans="T", check_finite=False)
-        out["M12"] = as_dense(stats.A21_scaled(np.ones(stats.q2), out["w1"])).T - np.asarray(out["Hm"].T @ T22)
+        U = np.eye(stats.q2) - F.Lam2.times(T22)                        # M12 = C11^{-1} A12 U
+        out["M12tM12"] = U.T @ (H0w2 @ U)
         out["M22"] = F.A22s - out["K22"].T @ out["K22"]
+    return out
+
+
+def _diag_HtSH(H, S, chunk_bytes=64 * 2 ** 20):
+    """diag(H' S H) for H (q2, m1) sparse or dense, in chunks of levels (no m1 x q2 array)."""
+    q2, m1 = H.shape
+    Ht = H.T if isinstance(H, np.ndarray) else sp.csr_array(H.T)        # csr: row-wise products
+    step = max(1, chunk_bytes // (8 * max(q2, 1)))
+    out = np.empty(m1)
+    for start in range(0, m1, step):
+        rows = Ht[start:start + step]
+        HtS = np.asarray(rows @ S)                                      # (chunk, q2)
+        if isinstance(rows, np.ndarray):
+            out[start:start + step] = np.einsum("ci,ci->c", rows, HtS)
+        else:
+            r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+            out[start:start + step] = np.bincount(r, weights=rows.data * HtS[r, rows.indices],
+                                                  minlength=rows.shape[0])
     return out
 
 
@@ -189,7 +206,7 @@ def trace_M(stats, point):
 def pair_traces_MM(stats, point):
     """P(M, M)[k, l] = tr(E_k M E_l M) from the blocks (module docstring)."""
     mb = m_blocks(stats, point, full=True)
-    Dm, M12, M22, m1 = mb["Dm"], mb["M12"], mb["M22"], stats.m1
+    Dm, Y12, M22, m1 = mb["Dm"], mb["M12tM12"], mb["M22"], stats.m1
     entries = basis_entries(stats)
     n = len(entries)
     P = np.empty((n, n))
@@ -197,8 +214,7 @@ def pair_traces_MM(stats, point):
     P[i1, i1] = np.sum(Dm ** 2) - 2.0 * Dm @ mb["colsq"] + mb["K21K21t_sq"]   # ||M11||_F^2
     for l in stats.params2:
         r, c, v = entries[l]
-        a, b = r - m1, c - m1
-        P[i1, l] = P[l, i1] = v @ np.einsum("ij,ij->j", M12[:, b], M12[:, a])   # tr(E_l M12'M12)
+        P[i1, l] = P[l, i1] = v @ Y12[c - m1, r - m1]                           # tr(E_l M12'M12)
     for k in stats.params2:
         a, b, v = entries[k][0] - m1, entries[k][1] - m1, entries[k][2]
         for l in stats.params2:

@@ -174,8 +174,8 @@ def disjoint_components(layout, Z_vc):
 
 
 def blocked_work_bytes(q2, m1):
-    """Bytes of the dense work arrays of one Hessian: about 4 of q2 x q2 and 3 of q2 x m1."""
-    return 8 * (4 * q2 * q2 + 3 * q2 * m1)
+    """Bytes of the dense work arrays of one Hessian: about 12 of q2 x q2 (none of q2 x m1)."""
+    return 8 * 12 * q2 * q2
 
 
 def blocked_plan(layout, Z_vc):

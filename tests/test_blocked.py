@@ -285,3 +285,14 @@ def test_blocked_equals_textbook_n_by_n_formulas(case, reml):
     assert rel(model.loglike(theta, reml), dense.dense_profiled_loglike(d, theta, reml)) <= IDENTITY
     assert rel(model.score(theta, reml), dense.dense_profiled_score(d, theta, reml)) <= IDENTITY
     assert rel(model.hessian_profile(theta, reml), dense.dense_profiled_hessian(d, theta, reml)) <= IDENTITY
+
+
+def test_diag_HtSH_in_chunks_equals_dense():
+    from refimpl.blocked_derivatives import _diag_HtSH
+    rng = np.random.default_rng(9)
+    H = sp.random(20, 57, density=0.2, random_state=1, format="csr")
+    S = rng.standard_normal((20, 20))
+    S = S @ S.T
+    want = np.diag(H.toarray().T @ S @ H.toarray())
+    for Hx in (H, H.toarray()):
+        assert rel(_diag_HtSH(Hx, S, chunk_bytes=8 * 20 * 5), want) <= IDENTITY   # chunks of 5 levels
