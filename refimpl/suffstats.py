@@ -16,6 +16,10 @@ than a few megabytes, whatever n is. ``ZtX`` and ``Zty0`` are views into one
 (G, q, p + 1) stack ``ZtXy0`` (the likelihood uses them side by side).
 dense.dense_sufficient_statistics is the naive twin (a Python loop over groups).
 
+:func:`compute_statistics` is where the model chooses: these stacks, or, for
+one group holding a crossed design, the blocked statistics of blocked_stats.py
+(likelihood, score, hessian, em and blup dispatch on the type it returns).
+
 OLS centering (eq:ols-centering). We store statistics of y0 = y - X b_ols, not
 of y, where b_ols is the ordinary least-squares fit. The model is equivariant
 under y -> y - X b (beta shifts by b, nothing else moves), so this is exact,
