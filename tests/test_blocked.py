@@ -57,7 +57,8 @@ def crossed_design(seed=0, n=240, levels=(30, 12, 4), k_re=0, slope=False):
     last) and singletons; the last factor's last level is seen in a single row."""
     rng = np.random.default_rng(seed)
     codes = [rng.integers(0, L - 1, n) for L in levels]      # the last level of each is empty ...
-    codes[0][:3] = [0, 0, 0]
+    codes[0][codes[0] == levels[0] - 2] = 0                  # factor 0's level L - 2 is a singleton
+    codes[0][5] = levels[0] - 2
     codes[-1][-1] = levels[-1] - 1                           # ... except the last factor's: one row
     x = rng.standard_normal(n)
     X = np.column_stack([np.ones(n), x])
@@ -103,6 +104,8 @@ def test_blocked_statistics_are_the_dense_ones_reordered(case, a21_storage):
     assert rel(blocked_cholesky.dense_A(sb), sd.ZtZ[0][np.ix_(order, order)]) <= IDENTITY
     assert rel(np.concatenate([sb.B1, sb.B2]), sd.ZtXy0[0][order]) <= IDENTITY
     assert sb.m1 == max(d.layout.vc_sizes)                   # the factor with most levels is block 1
+    assert 1.0 in sb.d1                                      # a singleton level ...
+    assert 0.0 in sb.d1 or d.layout.k_vc == 1                # ... and an empty one
     assert rel(sb.ZtZ_diagonal, sd.ZtZ_diagonal) <= IDENTITY
     assert rel(sb.ZtX, sd.ZtX) <= IDENTITY
 
