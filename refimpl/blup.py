@@ -16,6 +16,8 @@ statsmodels' ``random_effects_cov`` is the ML form (beta treated as known).
 import numpy as np
 
 from . import batched
+from .blocked_em import blups_blocked, conditional_cov_blocked
+from .likelihood import is_blocked
 from .score import XtVinvX_inv
 
 
@@ -26,7 +28,12 @@ def _Lambda_Cinv_Lambdat(point):
 
 
 def blups(stats, point, beta=None):
-    """(b_hat, LCL) with b_hat (G, q) from eq:blup, and Lambda C^{-1} Lambda' (G, q, q)."""
+    """(b_hat, LCL) with b_hat (G, q) from eq:blup, and Lambda C^{-1} Lambda' (G, q, q).
+
+    Blocked statistics (one group, crossed): (b_hat (1, q), None) from blocked_em.
+    """
+    if is_blocked(stats):
+        return blups_blocked(stats, point, beta)
     beta = point.beta_hat if beta is None else np.asarray(beta, float)
     Ztr = stats.Zty0 - stats.ZtX @ (beta - stats.beta_ols)             # (G, q)
     LCL = _Lambda_Cinv_Lambdat(point)
@@ -38,6 +45,8 @@ def conditional_cov(stats, point, sigma2, reml=False, LCL=None):
 
     LCL: Lambda C_i^{-1} Lambda' if the caller already has it from :func:`blups`.
     """
+    if is_blocked(stats):
+        return conditional_cov_blocked(stats, point, sigma2, reml)
     if LCL is None:
         LCL = _Lambda_Cinv_Lambdat(point)
     Gamma = sigma2 * LCL

@@ -23,15 +23,22 @@ Everything comes from the per-group stack: no Python loop over groups.
 import numpy as np
 
 from . import batched
+from .blocked_em import em_step_blocked
 from .blup import blups, conditional_cov
+from .likelihood import is_blocked
 from .linalg import psd_cholesky
 from .parameters import pack_sqrt
 from .score import XtVinvX_inv
 
 
 def em_step(model, phi, reml):
-    """One EM step: phi -> phi'. Returns (phi', llf at phi)."""
+    """One EM step: phi -> phi'. Returns (phi', llf at phi).
+
+    Blocked statistics of a crossed design go to blocked_em.em_step_blocked.
+    """
     stats, layout, design = model.stats, model.layout, model.design
+    if is_blocked(stats):
+        return em_step_blocked(model, phi, reml)
     pt = model.point_sqrt(phi)
     llf = model.loglike_sqrt(phi, reml)
     sigma2 = pt.sigma2_hat(reml)

@@ -69,12 +69,19 @@ class Point:
 
 
 def evaluate(stats, layout, phi):
-    """Steps 1-5 of the module docstring at the sqrt-parameter vector phi."""
+    """Steps 1-5 of the module docstring at the sqrt-parameter vector phi.
+
+    Blocked statistics of a crossed design (blocked_stats.py) go to
+    blocked_likelihood.evaluate, which returns a Point of the same shape.
+    """
     phi = np.asarray(phi, float)
     if phi.shape != (layout.n_params,):
         raise ValueError(f"expected {layout.n_params} covariance parameters, got shape {phi.shape}")
     if not np.all(np.isfinite(phi)):
         raise LikelihoodError(f"covariance parameters must be finite, got {phi}")
+    if is_blocked(stats):
+        from . import blocked_likelihood
+        return blocked_likelihood.evaluate(stats, layout, phi)
     p, q = stats.k_fe, stats.q
 
     # Step 1 and 2  (eq:lambda, eq:C, eq:det-lemma); batched.py does one
@@ -88,12 +95,25 @@ def evaluate(stats, layout, phi):
     LtBc = Lambda.T @ stats.ZtXy0                                # Lambda' [B_i | c_i]
     Wc = batched.solve_lower(R, LtBc)                            # (G, q, p+1)
 
+    return Point(phi=phi, Lambda=Lambda, R=R, logdet_V=logdet_V,
+                 W=Wc[:, :, :p], w=Wc[:, :, p], n_obs=stats.n_obs, k_fe=p,
+                 **finish_point(stats, batched.sum_crossprod(Wc, Wc)))   # sum_i [W_i w_i]'[W_i w_i]
+
+
+def is_blocked(stats):
+    """True for the blocked statistics of a crossed design (blocked_stats.py)."""
+    return type(stats).__name__ == "BlockedStatistics"
+
+
+def finish_point(stats, cross):
+    """Steps 4 and 5 from cross = [W w]'[W w]: the fields S, T, qf, delta, beta_hat, log|X'V^{-1}X|."""
+    p = stats.k_fe
     # Step 4  (eq:quad-form)
     S = np.empty((p + 1, p + 1))
     S[:p, :p] = stats.XtX
     S[:p, p] = S[p, :p] = stats.Xty0
     S[p, p] = stats.y0ty0
-    S = S - batched.sum_crossprod(Wc, Wc)                        # sum_i [W_i w_i]'[W_i w_i]
+    S = S - cross
     try:
         T = np.linalg.cholesky(S)
     except np.linalg.LinAlgError:
@@ -109,14 +129,8 @@ def evaluate(stats, layout, phi):
     # Step 5  (eq:gls-beta): S_XX delta = S_Xy with S_XX = T11 T11', S_Xy = T11 t21
     T11, t21 = T[:p, :p], T[p, :p]
     delta = np.linalg.solve(T11.T, t21) if p else np.zeros(0)
-
-    return Point(
-        phi=phi, Lambda=Lambda, R=R, logdet_V=logdet_V,
-        W=Wc[:, :, :p], w=Wc[:, :, p], S=S, T=T,
-        delta=delta, beta_hat=stats.beta_ols + delta, qf=qf,
-        logdet_XtVinvX=2.0 * np.sum(np.log(np.diag(T11))),
-        n_obs=stats.n_obs, k_fe=p,
-    )
+    return dict(S=S, T=T, delta=delta, beta_hat=stats.beta_ols + delta, qf=qf,
+                logdet_XtVinvX=2.0 * np.sum(np.log(np.diag(T11))))
 
 
 def evaluate_profile(stats, layout, theta):

@@ -28,7 +28,7 @@ from .lme4_formula import from_lme4_formula as _from_lme4_formula
 from .model_api import StatsmodelsMethods
 from .model_data import ModelData
 from .parameters import MixedLMParams, profile_to_sqrt, user_to_profile
-from .suffstats import compute_sufficient_statistics
+from .suffstats import compute_statistics
 
 
 #: Warn when the llf's quadratic form has lost more than this many digits to cancellation.
@@ -56,7 +56,7 @@ class MixedLM(StatsmodelsMethods):
         self.design = _design if _design is not None else design_from_arrays(
             endog, exog, groups, exog_re=exog_re, exog_vc=exog_vc, missing=missing)
         d = self.design
-        self.stats = compute_sufficient_statistics(d.y, d.X, d.Z, d.group_index, d.n_groups)
+        self.stats = compute_statistics(d)   # per-group stacks, or blocked for a crossed design
         self._cache = (None, None)
         self._estimable = False
         # statsmodels keeps the REML flag, the penalties and the free mask of

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import batched
-from .likelihood import quad_form
+from .likelihood import is_blocked, quad_form
 from .parameters import jacobian_sqrt_to_profile, sqrt_to_profile
 
 
@@ -90,6 +90,14 @@ def score_matrix(stats, point, beta, reml, Q=None, scale=None):
     return G
 
 
+def score_traces(stats, layout, point, beta, reml, Q=None, scale=None):
+    """tr(E_k G) for every k, G = :func:`score_matrix`; blocked statistics go to blocked_derivatives."""
+    if is_blocked(stats):
+        from . import blocked_derivatives
+        return blocked_derivatives.score_traces(stats, point, beta, reml, Q=Q, scale=scale)
+    return trace_with_basis(layout.dPsi_dtheta(), score_matrix(stats, point, beta, reml, Q=Q, scale=scale))
+
+
 def trace_with_basis(E, G):
     """Vector tr(E_k G) over the basis E (n_params, q, q)."""
     return np.einsum("kab,ba->k", E, G)
@@ -103,8 +111,7 @@ def profiled_score(stats, layout, point, reml):
     """
     key = ("score", bool(reml))
     if key not in point.cache:
-        G = score_matrix(stats, point, point.beta_hat, reml, Q=point.qf)
-        point.cache[key] = trace_with_basis(layout.dPsi_dtheta(), G)
+        point.cache[key] = score_traces(stats, layout, point, point.beta_hat, reml, Q=point.qf)
     return point.cache[key].copy()
 
 
@@ -123,8 +130,7 @@ def scale_profiled_score(stats, layout, point, beta, reml):
     """
     Q = quad_form(point, beta)
     a = point.XtVinvX @ (point.beta_hat - np.asarray(beta, float))     # X'V^{-1} r
-    G = score_matrix(stats, point, beta, reml, Q=Q)
-    return point.n_eff(reml) * a / Q, trace_with_basis(layout.dPsi_dtheta(), G)
+    return point.n_eff(reml) * a / Q, score_traces(stats, layout, point, beta, reml, Q=Q)
 
 
 def full_score(stats, layout, point, beta, sigma2, reml):
@@ -141,8 +147,7 @@ def full_score(stats, layout, point, beta, sigma2, reml):
     Q = quad_form(point, beta)
     m = point.n_eff(reml)
     s_beta = point.XtVinvX @ (point.beta_hat - np.asarray(beta, float)) / sigma2
-    s_theta = trace_with_basis(layout.dPsi_dtheta(),
-                               score_matrix(stats, point, beta, reml, scale=sigma2))
+    s_theta = score_traces(stats, layout, point, beta, reml, scale=sigma2)
     s_sigma2 = -m / (2.0 * sigma2) + Q / (2.0 * sigma2 ** 2)
     return np.concatenate([s_beta, s_theta / sigma2, [s_sigma2 - theta @ s_theta / sigma2]])
 

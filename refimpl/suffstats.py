@@ -10,10 +10,15 @@ stacked over groups into arrays of shape (G, q, q), (G, q, p), (G, q). They are
 computed once, in one pass over the rows: row r contributes the outer product
 z_r' [z_r | x_r | y0_r] (q x (q + p + 1)), and with the rows ordered by group
 each group's sum is one ``np.add.reduceat`` over a contiguous block. The pass
-goes in chunks of CHUNK_ROWS rows, so the row-wise products never occupy more
+goes in chunks of CHUNK_ROWS rows (fewer when q is large: at most
+CHUNK_BYTES of products per chunk), so the row-wise products never occupy more
 than a few megabytes, whatever n is. ``ZtX`` and ``Zty0`` are views into one
 (G, q, p + 1) stack ``ZtXy0`` (the likelihood uses them side by side).
 dense.dense_sufficient_statistics is the naive twin (a Python loop over groups).
+
+:func:`compute_statistics` is where the model chooses: these stacks, or, for
+one group holding a crossed design, the blocked statistics of blocked_stats.py
+(likelihood, score, hessian, em and blup dispatch on the type it returns).
 
 OLS centering (eq:ols-centering). We store statistics of y0 = y - X b_ols, not
 of y, where b_ols is the ordinary least-squares fit. The model is equivariant
@@ -51,6 +56,11 @@ class SufficientStatistics:
         return self.ZtXy0[:, :, -1]
 
     @property
+    def ZtZ_diagonal(self):
+        """diag(A_i) for every group, (G, q): all that checks.py needs of A_i (blocked stats have it too)."""
+        return np.diagonal(self.ZtZ, axis1=1, axis2=2)
+
+    @property
     def n_groups(self):
         return self.ZtZ.shape[0]
 
@@ -64,6 +74,10 @@ class SufficientStatistics:
 
 
 CHUNK_ROWS = 1 << 14   # rows per chunk of the one-pass construction (~1.3 MB of products for q = p = 2)
+CHUNK_BYTES = 64 * 2 ** 20   # ... and at most this many bytes of row-wise products per chunk
+
+#: compute_statistics refuses per-group stacks larger than this (bytes).
+MAX_STACK_BYTES = 3 * 2 ** 30
 
 
 def group_sums(values, group_index, n_groups):
@@ -101,6 +115,7 @@ def compute_sufficient_statistics(y, X, Z, group_index, n_groups, chunk_rows=CHU
     y0 = y - X @ beta_ols
 
     # Row r adds z_r' [z_r | x_r | y0_r] to its group's (q, q + p + 1) block.
+    chunk_rows = int(max(1, min(chunk_rows, CHUNK_BYTES // (8 * max(q * (q + p + 1), 1)))))
     order = sorted_by_group(group_index)
     sums = np.zeros((n_groups, q, q + p + 1))
     for start in range(0, n, chunk_rows):
@@ -117,3 +132,36 @@ def compute_sufficient_statistics(y, X, Z, group_index, n_groups, chunk_rows=CHU
         beta_ols=beta_ols, n_obs=n,
         group_sizes=np.bincount(group_index, minlength=n_groups),
     )
+
+
+def compute_statistics(design, blocked=None):
+    """The statistics the likelihood reads, for this design: the dispatch point.
+
+    One group holding a crossed design (a variance component whose columns are
+    a factor's indicators, and at least blocked_stats.BLOCKED_MIN_Q columns)
+    gets blocked_stats.BlockedStatistics; every other design gets the per-group
+    stacks of :func:`compute_sufficient_statistics`. ``blocked=True`` / ``False``
+    forces the choice (the tests hold the two together on small designs).
+    likelihood.evaluate, score and hessian dispatch on the type returned.
+    """
+    from . import blocked_stats
+
+    Z_re, Z_vc = blocked_stats.z_parts(design)
+    if blocked is None:
+        blocked = blocked_stats.use_blocked(design, Z_vc)
+    if not blocked:
+        lay, p = design.layout, design.X.shape[1]
+        need = 8 * design.n_groups * lay.q * (lay.q + p + 1)
+        if need > MAX_STACK_BYTES:
+            raise ValueError(
+                f"the per-group statistics of this design would need {need / 2 ** 30:.1f} GB "
+                f"({design.n_groups} groups x q = {lay.q} random-effect columns): refimpl does not "
+                "densify them. A crossed design goes the blocked way only when it is one group and "
+                "one variance component is the indicators of a factor (each row in one level); "
+                "recode a term that way, or drop a term with many levels")
+    if blocked:
+        if design.n_groups != 1:
+            raise ValueError(f"blocked=True needs one group holding every row, got {design.n_groups} groups")
+        return blocked_stats.compute_blocked_statistics(design.y, design.X, Z_re, Z_vc, design.layout)
+    return compute_sufficient_statistics(design.y, design.X, design.Z, design.group_index,
+                                         design.n_groups)

@@ -72,3 +72,19 @@ def test_chunks_and_row_order_do_not_change_the_statistics():
                                               d.n_groups, chunk_rows=chunk)
         assert rel(other.ZtZ, one.ZtZ) <= IDENTITY and rel(other.ZtX, one.ZtX) <= IDENTITY
         assert np.max(np.abs(other.Zty0 - one.Zty0)) <= 1e-9 * np.max(np.abs(one.ZtX))
+
+
+@pytest.mark.parametrize("q", [1, 2, 4, 5, 8])
+def test_pair_traces_sum_first_equals_per_group(q):
+    """hessian.pair_traces (sum over groups, then contract with E_k) == its per-group twin, q <= and > 4."""
+    from refimpl.hessian import pair_traces, pair_traces_per_group
+    from refimpl.layout import Layout
+
+    rng = np.random.default_rng(q)
+    k_re = min(q, 3)
+    E = Layout(k_re, (q - k_re,) if q > k_re else ()).dPsi_dtheta()
+    A = rng.standard_normal((50, q, q))
+    B = rng.standard_normal((50, q, q))
+    A, B = A + np.swapaxes(A, 1, 2), B + np.swapaxes(B, 1, 2)
+    fast, slow = pair_traces(E, A, B), pair_traces_per_group(E, A, B)
+    assert np.max(np.abs(fast - slow)) <= IDENTITY * np.max(np.abs(slow))
