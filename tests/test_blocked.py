@@ -210,9 +210,9 @@ def test_blocked_score_and_hessian_vs_finite_differences(case, reml):
                         tol=FD_HESSIAN)
     assert res.passed, str(res)
     theta = sqrt_to_profile(phi, model.k_re)
-    res = check_gradient(lambda t: model.loglike(t, reml), lambda t: model.score(t, reml), theta, tol=FD)
+    res = check_gradient(lambda t: model.loglike_profile(t, reml), lambda t: model.score_profile(t, reml), theta, tol=FD)
     assert res.passed, str(res)
-    res = check_hessian(lambda t: model.score(t, reml), lambda t: model.hessian_profile(t, reml), theta,
+    res = check_hessian(lambda t: model.score_profile(t, reml), lambda t: model.hessian_profile(t, reml), theta,
                         tol=FD_HESSIAN)
     assert res.passed, str(res)
 
@@ -285,8 +285,8 @@ def test_blocked_equals_textbook_n_by_n_formulas(case, reml):
     d = crossed_design(**case)
     model = blocked_model(case)
     theta = sqrt_to_profile(random_phi(np.random.default_rng(8), d.layout.n_params), d.layout.k_re)
-    assert rel(model.loglike(theta, reml), dense.dense_profiled_loglike(d, theta, reml)) <= IDENTITY
-    assert rel(model.score(theta, reml), dense.dense_profiled_score(d, theta, reml)) <= IDENTITY
+    assert rel(model.loglike_profile(theta, reml), dense.dense_profiled_loglike(d, theta, reml)) <= IDENTITY
+    assert rel(model.score_profile(theta, reml), dense.dense_profiled_score(d, theta, reml)) <= IDENTITY
     assert rel(model.hessian_profile(theta, reml), dense.dense_profiled_hessian(d, theta, reml)) <= IDENTITY
 
 
