@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from refimpl import checks, design as design_module, simulate
+from refimpl import checks, groups as grouping, simulate
 from refimpl.model import MixedLM
 from refimpl.tolerances import IDENTITY
 
@@ -223,8 +223,8 @@ NUMERIC_LABELS = [
 
 @pytest.mark.parametrize("groups", NUMERIC_LABELS, ids=lambda g: str(g.dtype))
 def test_numeric_labels_encode_as_through_python_objects(groups):
-    codes, labels = design_module._encode_numeric_groups(groups)
-    codes_naive, labels_naive = design_module._encode_any_groups(groups)
+    codes, labels = grouping._encode_numpy_labels(groups)
+    codes_naive, labels_naive = grouping._encode_object_labels(groups)
     assert np.array_equal(codes, codes_naive) and codes.dtype == codes_naive.dtype
     assert labels == labels_naive
     assert [type(v) for v in labels] == [type(v) for v in labels_naive]
@@ -233,8 +233,8 @@ def test_numeric_labels_encode_as_through_python_objects(groups):
 def test_numeric_labels_refuse_nan_as_through_python_objects():
     groups = np.array([1.0, np.nan, 2.0, np.nan])
     messages = []
-    for encode in (design_module._encode_numeric_groups, design_module._encode_any_groups):
-        with pytest.raises(ValueError, match=r"2 missing labels \(None/NaN\), first at row 1") as err:
+    for encode in (grouping._encode_numpy_labels, grouping._encode_object_labels):
+        with pytest.raises(ValueError, match=r"2 missing labels \(None/NaN/NaT\), first at row 1") as err:
             encode(groups)
         messages.append(str(err.value))
     assert messages[0] == messages[1]

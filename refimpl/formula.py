@@ -1,0 +1,328 @@
+"""The formula entry point: ``MixedLM.from_formula(formula, data, groups, re_formula, vc_formula)``.
+
+patsy parses every formula once and evaluates each of its *factors* (``x``,
+``np.log(x)``, ``C(g)``, ``Q('my x')``) once over all rows. What the formula
+uses is then known from patsy itself, not guessed from the formula's text:
+
+* missing values are the NaN / None / inf in the values the formulas
+  evaluate (a NaN in a column no formula uses is ignored; a NaN in x makes
+  ``np.log(x)`` missing too), reported by the factor's name;
+* the response must be one numeric column: patsy would turn a bool or string
+  response into dummy columns (``y[False]``, ``y[True]``) and keep the first,
+  and a left-hand side ``y + x`` into two columns; both are refused.
+
+Variance components (statsmodels evaluates ``vc_formula[name]`` "separately
+for each group", one patsy call per group) are evaluated once over all rows
+and split by group (:func:`_vc_by_group`): a group's columns are the columns
+patsy would give that group's rows, in patsy's order and with patsy's names.
+For a term with one categorical factor in full (indicator) coding, such as
+``0 + C(classroom)`` or ``0 + C(a):x``, those are the levels present in the
+group (all levels for a pandas Categorical, a bool, or ``C(g, levels=...)``,
+which patsy does not re-sniff); numeric terms are in every group. Any other
+formula (reduced coding, stateful transforms such as ``center(x)``) takes
+statsmodels' own route, one patsy call per group (:func:`_vc_per_group`,
+also the twin of the fast route in tests/test_padding.py).
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import patsy
+from patsy.build import _eval_factor
+from patsy.categorical import CategoricalSniffer
+
+from . import groups as grouping
+from . import vc as vc_build
+from .design import finish
+
+#: Missing values as patsy sees them (None in categorical data, NaN everywhere).
+_NA = patsy.NAAction(NA_types=["None", "NaN"])
+#: Evaluation after missing rows are gone: nothing left to drop.
+_NO_NA = patsy.NAAction(NA_types=[])
+
+
+def _parse(role, text, lhs):
+    """patsy's ModelDesc of a formula string; lhs says whether a left-hand side is required."""
+    if not isinstance(text, str):
+        raise TypeError(f"{role} must be a formula string such as "
+                        f"{'y ~ x' if lhs else '~ x'}, got {type(text).__name__} {text!r}")
+    try:
+        desc = patsy.ModelDesc.from_formula(text)
+    except patsy.PatsyError as err:
+        raise ValueError(f"{role} {text!r} is not a valid formula: {err}") from None
+    if lhs and not desc.lhs_termlist:
+        raise ValueError(f"formula {text!r} has no response: write it as 'y ~ x'")
+    if not lhs and desc.lhs_termlist:
+        raise ValueError(f"{role} {text!r} must not have a left-hand side (the response is given "
+                         f"by formula); write it as '~ {text.split('~', 1)[1].strip()}'")
+    return desc
+
+
+def _resolve_groups(groups, data):
+    """(labels (n,), name) from a column name of data or one label per row."""
+    if groups is None:
+        raise ValueError("from_formula needs groups=... (a column name or an array of labels)")
+    is_name = isinstance(groups, (str, numbers.Number, tuple)) and not isinstance(groups, bool)
+    if is_name:
+        if groups in data.columns:
+            return data[groups].to_numpy(), str(groups)
+        raise ValueError(f"groups={groups!r} is not a column of data; columns are {list(data.columns)}")
+    if isinstance(groups, pd.Series) and len(groups) == len(data) and not groups.index.equals(data.index):
+        raise ValueError("groups is a pandas Series whose index differs from data's index: rows "
+                         "would be paired by position, not by label. Pass groups=<column name>, "
+                         "or align it first (groups.loc[data.index]).")
+    labels = groups.to_numpy() if isinstance(groups, (pd.Series, pd.Index)) else np.asarray(groups)
+    if labels.ndim != 1:
+        raise ValueError(f"groups must be a column name or one label per row of data, got shape "
+                         f"{labels.shape}")
+    if len(labels) != len(data):
+        raise ValueError(f"groups has {len(labels)} entries but data has {len(data)} rows; pass one "
+                         "label per row, or a column name")
+    return labels, "Group"
+
+
+def _builders(descs, data, env):
+    """patsy DesignInfos of [lhs, rhs] (formula), re_formula and each vc formula, from all rows."""
+    termlists = []
+    for desc in descs:
+        termlists.extend([desc.lhs_termlist, desc.rhs_termlist] if desc.lhs_termlist else
+                         [desc.rhs_termlist])
+    try:
+        return patsy.design_matrix_builders(termlists, lambda: iter([data]), env, _NA)
+    except patsy.PatsyError as err:
+        raise ValueError(f"a formula could not be evaluated on data: {err}") from None
+
+
+def _evaluate(infos, data):
+    """{factor: (values, bad rows)} for every factor of the DesignInfos; values are patsy's."""
+    out = {}
+    for info in infos:
+        for factor, fi in info.factor_infos.items():
+            if factor in out:
+                continue
+            try:
+                values, is_na = _eval_factor(fi, data, _NA)
+            except patsy.PatsyError as err:
+                raise ValueError(f"the term {factor.name()!r} could not be evaluated: {err}") from None
+            bad = np.asarray(is_na, dtype=bool)
+            if fi.type == "numerical":
+                arr = np.asarray(values)
+                if arr.dtype.kind == "c":
+                    raise ValueError(f"the term {factor.name()!r} has complex values; the model is for "
+                                     "real data")
+                if arr.dtype.kind not in "biuf":
+                    arr = arr.astype(float)
+                bad = bad | ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+                values = arr
+            out[factor] = (np.asarray(values), bad)
+    return out
+
+
+def _check_response(info, text):
+    """The response (lhs DesignInfo) is one numeric column."""
+    cats = [f.name() for f, fi in info.factor_infos.items() if fi.type == "categorical"]
+    if cats:
+        raise ValueError(f"the response {cats[0]!r} of formula {text!r} is not numeric (bool, "
+                         "string or categorical); patsy would turn it into 0/1 dummy columns. "
+                         "Convert it to numbers first (e.g. data['y'] = data['y'].astype(float)).")
+    if len(info.column_names) != 1:
+        raise ValueError(f"the left-hand side of formula {text!r} gives {len(info.column_names)} "
+                         f"columns {info.column_names}; the response must be one numeric column "
+                         "(did you mean 'y ~ x' instead of 'y + x ~ 1'?)")
+
+
+def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None, missing="none",
+                        _depth=0):
+    """statsmodels' ``MixedLM.from_formula`` meanings, names and group order."""
+    if missing not in ("none", "drop"):
+        raise ValueError(f"missing must be 'none' or 'drop', got {missing!r}")
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"from_formula needs data as a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError("the data set is empty (data has no rows)")
+    if vc_formula is not None:
+        if not isinstance(vc_formula, dict):
+            raise TypeError("vc_formula must be a dict {name: formula}, e.g. {'cask': '0 + C(cask)'}")
+        if not all(isinstance(k, str) for k in vc_formula):
+            raise ValueError(f"vc_formula's keys (variance component names) must be strings, got "
+                             f"{list(vc_formula)!r}")
+    desc = _parse("formula", formula, lhs=True)
+    re_desc = _parse("re_formula", re_formula, lhs=False) if re_formula is not None else None
+    vc_names = sorted(vc_formula) if vc_formula else []
+    vc_descs = [_parse(f"vc_formula[{k!r}]", vc_formula[k], lhs=False) for k in vc_names]
+    env = patsy.EvalEnvironment.capture(2 + _depth)
+    labels_raw, group_name = _resolve_groups(groups, data)
+    descs = [desc] + ([re_desc] if re_desc else []) + vc_descs
+
+    infos = _builders(descs, data, env)
+    values = _evaluate(infos, data)
+    bad = np.zeros(len(data), dtype=bool)
+    for v, b in values.values():
+        bad |= b
+    if missing == "drop":
+        bad |= grouping.missing_labels(labels_raw)          # statsmodels drops these too
+    n_dropped = 0
+    if bad.any():
+        culprits = [f.name() for f, (v, b) in values.items() if b.any()]
+        if missing == "none":
+            raise ValueError(f"{int(bad.sum())} rows have NaN or inf in columns {culprits} (first at row "
+                             f"{np.flatnonzero(bad)[0]}); clean the data or pass missing='drop' to "
+                             "drop those rows")
+        n_dropped = int(bad.sum())
+        if n_dropped == len(data):
+            raise ValueError("no rows are left after dropping rows with missing values")
+        warnings.warn(f"missing='drop': dropped {n_dropped} of {len(data)} rows with NaN or inf "
+                      f"in {culprits or ['groups']}", UserWarning, stacklevel=4 + _depth)
+        data, labels_raw = data.loc[~bad], labels_raw[~bad]
+        infos = _builders(descs, data, env)              # levels and stateful transforms anew
+        values = _evaluate(infos, data)
+
+    lhs_info, rhs_info = infos[0], infos[1]
+    _check_response(lhs_info, formula)
+    y = _matrix(lhs_info, data)[:, 0].copy()
+    X = _matrix(rhs_info, data)
+    exog_names = list(rhs_info.column_names)
+    n = len(y)
+    if re_desc is not None:
+        re_info = infos[2]
+        Zre = _matrix(re_info, data)
+        re_names = [c.replace("Intercept", group_name) for c in re_info.column_names]
+    elif vc_formula is None:
+        Zre, re_names = np.ones((n, 1)), [group_name]
+    else:
+        Zre, re_names = np.zeros((n, 0)), []
+
+    group_index, labels = grouping.encode_groups(labels_raw, n)
+    vc_infos = infos[len(infos) - len(vc_descs):]
+    Zvc, vc_sizes, vc_counts, vc_colnames = _vc_by_group(vc_infos, vc_descs, vc_names, values, data,
+                                                         group_index, labels, env)
+    return finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names, vc_sizes,
+                  vc_colnames, n_dropped, vc_counts=vc_counts, endog_name=lhs_info.column_names[0])
+
+
+def _matrix(info, data):
+    try:
+        m = patsy.build_design_matrices([info], data, NA_action=_NO_NA)[0]
+    except patsy.PatsyError as err:
+        raise ValueError(f"a formula could not be evaluated on data: {err}") from None
+    return np.array(m, dtype=float)
+
+
+# --------------------------------------------------------------------------
+# Variance components: evaluated once, split by group
+# --------------------------------------------------------------------------
+
+def _vc_by_group(vc_infos, vc_descs, vc_names, values, data, group_index, labels, env):
+    """Z_vc (sparse, padded slots), vc_sizes, vc_counts (G, k_vc) and vc_column_names."""
+    n, G = len(group_index), len(labels)
+    entries, sizes, counts, colnames = [], [], np.zeros((G, len(vc_infos)), np.intp), []
+    for j, info in enumerate(vc_infos):
+        fast = _vc_fast(info, values, data, n)
+        if fast is None:
+            rows, local, vals, cnt, names = _vc_per_group(vc_descs[j], vc_names[j], data, group_index,
+                                                          labels, env)
+        else:
+            rows, global_cols, vals, always = fast
+            local, cnt, kept, C = vc_build.local_columns(group_index[rows], global_cols, G, always)
+            col_names = np.asarray(info.column_names, dtype=object)
+            split = np.split(col_names[kept % C], np.cumsum(cnt)[:-1])
+            names = [list(s) for s in split]
+        counts[:, j] = cnt
+        sizes.append(int(cnt.max(initial=0)))
+        entries.append((rows, local, vals))
+        colnames.append(names)
+    start, parts = 0, ([], [], [])
+    for (rows, local, vals), m in zip(entries, sizes):
+        parts[0].append(rows)
+        parts[1].append(start + local)
+        parts[2].append(vals)
+        start += m
+    if not entries:
+        return vc_build.from_entries(n, *(np.zeros(0, int),) * 2, np.zeros(0), ()), (), counts, []
+    Z = vc_build.from_entries(n, np.concatenate(parts[0]), np.concatenate(parts[1]),
+                              np.concatenate(parts[2]).astype(float), sizes)
+    return Z, tuple(sizes), counts, colnames
+
+
+def _vc_fast(info, values, data, n):
+    """(rows, global columns, values, always-present columns) of one vc formula, or None.
+
+    Eligible: every term has one categorical factor at most, coded by
+    indicators (full rank), numeric factors of one column each, and no
+    stateful transform. Then the all-rows matrix restricted to a group's
+    rows, minus the indicator columns of levels absent from the group, is what
+    patsy gives for that group alone (same order, same names).
+    """
+    rows_l, cols_l, vals_l, always = [], [], [], []
+    offset = 0
+    all_rows = np.arange(n)
+    for term in info.terms:
+        subterms = info.term_codings[term]
+        if len(subterms) != 1:
+            return None
+        st = subterms[0]
+        fis = [info.factor_infos[f] for f in st.factors]
+        if any(fi.state.get("transforms") for fi in fis):
+            return None
+        cats = [fi for fi in fis if fi.type == "categorical"]
+        nums = [fi for fi in fis if fi.type == "numerical"]
+        if len(cats) > 1 or any(fi.num_columns != 1 for fi in nums):
+            return None
+        v = np.ones(n)
+        for fi in nums:
+            v = v * values[fi.factor][0].reshape(n)
+        if cats:
+            fi = cats[0]
+            L = len(fi.categories)
+            cm = st.contrast_matrices[fi.factor].matrix
+            if cm.shape != (L, L) or not np.array_equal(cm, np.eye(L)):
+                return None
+            cols = offset + values[fi.factor][0].astype(np.intp)
+            if _keeps_all_levels(fi, data):
+                always.extend(range(offset, offset + L))
+            offset += L
+        else:
+            cols = np.full(n, offset, dtype=np.intp)
+            always.append(offset)
+            offset += 1
+        rows_l.append(all_rows)
+        cols_l.append(cols)
+        vals_l.append(v)
+    if not rows_l:
+        return None
+    return (np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l),
+            np.asarray(always, dtype=np.int64))
+
+
+def _keeps_all_levels(fi, data):
+    """Would patsy give a one-row subset every level (pandas Categorical, bool, C(x, levels=...))?"""
+    if len(fi.categories) <= 1:
+        return True
+    sniffer = CategoricalSniffer(_NO_NA, fi.factor)
+    sniffer.sniff(fi.factor.eval(fi.state, data.iloc[:1]))
+    return len(sniffer.levels_contrast()[0]) == len(fi.categories)
+
+
+def _vc_per_group(desc, name, data, group_index, labels, env):
+    """statsmodels' route: one patsy call per group. Returns (rows, local cols, values, counts, names)."""
+    order = np.argsort(group_index, kind="stable")
+    bounds = np.cumsum(np.bincount(group_index, minlength=len(labels)))[:-1]
+    rows_l, local_l, vals_l, counts, names = [], [], [], [], []
+    for g, rows in enumerate(np.split(order, bounds)):
+        try:
+            m = patsy.dmatrix(desc, data.iloc[rows], NA_action=_NO_NA, eval_env=env,
+                              return_type="dataframe")
+        except patsy.PatsyError as err:
+            raise ValueError(f"vc_formula[{name!r}] could not be evaluated in group {labels[g]!r}: "
+                             f"{err}") from None
+        a = m.to_numpy(dtype=float)
+        r, c = np.nonzero(a)
+        rows_l.append(rows[r])
+        local_l.append(c)
+        vals_l.append(a[r, c])
+        counts.append(a.shape[1])
+        names.append(list(m.columns))
+    return (np.concatenate(rows_l), np.concatenate(local_l), np.concatenate(vals_l),
+            np.asarray(counts, dtype=np.intp), names)
