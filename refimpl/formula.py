@@ -30,8 +30,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import patsy
+import scipy.sparse as sp
 from patsy.build import _eval_factor
-from patsy.categorical import CategoricalSniffer
+from patsy.categorical import _CategoricalBox, guess_categorical
+from patsy.contrasts import _name_levels
+from patsy.util import safe_is_pandas_categorical
 
 from . import groups as grouping
 from . import vc as vc_build
@@ -154,18 +157,13 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
     vc_descs = [_parse(f"vc_formula[{k!r}]", vc_formula[k], lhs=False) for k in vc_names]
     env = patsy.EvalEnvironment.capture(2 + _depth)
     labels_raw, group_name = _resolve_groups(groups, data)
-    descs = [desc] + ([re_desc] if re_desc else []) + vc_descs
+    descs = [desc] + ([re_desc] if re_desc else [])
 
-    infos = _builders(descs, data, env)
-    values = _evaluate(infos, data)
-    bad = np.zeros(len(data), dtype=bool)
-    for v, b in values.values():
-        bad |= b
+    infos, vc_evals, bad, culprits = _evaluate_all(descs, vc_descs, data, env)
     if missing == "drop":
         bad |= grouping.missing_labels(labels_raw)          # statsmodels drops these too
     n_dropped = 0
     if bad.any():
-        culprits = [f.name() for f, (v, b) in values.items() if b.any()]
         if missing == "none":
             raise ValueError(f"{int(bad.sum())} rows have NaN or inf in columns {culprits} (first at row "
                              f"{np.flatnonzero(bad)[0]}); clean the data or pass missing='drop' to "
@@ -176,8 +174,8 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
         warnings.warn(f"missing='drop': dropped {n_dropped} of {len(data)} rows with NaN or inf "
                       f"in {culprits or ['groups']}", UserWarning, stacklevel=4 + _depth)
         data, labels_raw = data.loc[~bad], labels_raw[~bad]
-        infos = _builders(descs, data, env)              # levels and stateful transforms anew
-        values = _evaluate(infos, data)
+        # levels and stateful transforms are learnt anew from the rows that are left
+        infos, vc_evals, _, _ = _evaluate_all(descs, vc_descs, data, env)
 
     lhs_info, rhs_info = infos[0], infos[1]
     _check_response(lhs_info, formula)
@@ -195,11 +193,42 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
         Zre, re_names = np.zeros((n, 0)), []
 
     group_index, labels = grouping.encode_groups(labels_raw, n)
-    vc_infos = infos[len(infos) - len(vc_descs):]
-    Zvc, vc_sizes, vc_counts, vc_colnames = _vc_by_group(vc_infos, vc_descs, vc_names, values, data,
+    Zvc, vc_sizes, vc_counts, vc_colnames = _vc_by_group(vc_evals, vc_descs, vc_names, data,
                                                          group_index, labels, env)
     return finish(y, X, Zre, Zvc, group_index, labels, exog_names, re_names, vc_names, vc_sizes,
                   vc_colnames, n_dropped, vc_counts=vc_counts, endog_name=lhs_info.column_names[0])
+
+
+def _evaluate_all(descs, vc_descs, data, env):
+    """(infos, vc_evals, bad rows, names of the terms with bad values) of all the formulas.
+
+    The formula and re_formula go through patsy's builders; each vc formula
+    through _vc_terms (or, when it is not of that kind, patsy's builders too,
+    only to find its missing values).
+    """
+    infos = _builders(descs, data, env)
+    values = _evaluate(infos, data)
+    bad = np.zeros(len(data), dtype=bool)
+    culprits = []
+    for factor, (v, b) in values.items():
+        if b.any():
+            bad |= b
+            culprits.append(factor.name())
+    vc_evals = []
+    for vc_desc in vc_descs:
+        evaluated = _vc_terms(vc_desc, data, env)
+        if evaluated is None:
+            vc_values = _evaluate(_builders([vc_desc], data, env), data)
+            vc_bad = [(f.name(), b) for f, (v, b) in vc_values.items()]
+        else:
+            vc_bad = [("vc_formula " + repr(" + ".join(n for t in evaluated[0] for n in t[4][:1])),
+                       evaluated[1])]
+        for name, b in vc_bad:
+            if b.any():
+                bad |= b
+                culprits.append(name)
+        vc_evals.append(evaluated)
+    return infos, vc_evals, bad, culprits
 
 
 def _matrix(info, data):
@@ -214,95 +243,176 @@ def _matrix(info, data):
 # Variance components: evaluated once, split by group
 # --------------------------------------------------------------------------
 
-def _vc_by_group(vc_infos, vc_descs, vc_names, values, data, group_index, labels, env):
+def _vc_by_group(vc_evals, vc_descs, vc_names, data, group_index, labels, env):
     """Z_vc (sparse, padded slots), vc_sizes, vc_counts (G, k_vc) and vc_column_names."""
     n, G = len(group_index), len(labels)
-    entries, sizes, counts, colnames = [], [], np.zeros((G, len(vc_infos)), np.intp), []
-    for j, info in enumerate(vc_infos):
-        fast = _vc_fast(info, values, data, n)
-        if fast is None:
+    entries, sizes, counts, colnames = [], [], np.zeros((G, len(vc_descs)), np.intp), []
+    for j, evaluated in enumerate(vc_evals):
+        if evaluated is None:
             rows, local, vals, cnt, names = _vc_per_group(vc_descs[j], vc_names[j], data, group_index,
                                                           labels, env)
         else:
-            rows, global_cols, vals, always = fast
-            local, cnt, kept, C = vc_build.local_columns(group_index[rows], global_cols, G, always)
-            col_names = np.asarray(info.column_names, dtype=object)
-            split = np.split(col_names[kept % C], np.cumsum(cnt)[:-1])
-            names = [list(s) for s in split]
+            rows, local, vals, cnt, names = _vc_split(evaluated[0], group_index, G)
         counts[:, j] = cnt
         sizes.append(int(cnt.max(initial=0)))
         entries.append((rows, local, vals))
         colnames.append(names)
-    start, parts = 0, ([], [], [])
-    for (rows, local, vals), m in zip(entries, sizes):
-        parts[0].append(rows)
-        parts[1].append(start + local)
-        parts[2].append(vals)
-        start += m
     if not entries:
-        return vc_build.from_entries(n, *(np.zeros(0, int),) * 2, np.zeros(0), ()), (), counts, []
-    Z = vc_build.from_entries(n, np.concatenate(parts[0]), np.concatenate(parts[1]),
-                              np.concatenate(parts[2]).astype(float), sizes)
+        return sp.csr_array((n, 0)), (), counts, []
+    starts = np.cumsum([0] + sizes[:-1])
+    Z = vc_build.from_entries(n, np.concatenate([e[0] for e in entries]),
+                              np.concatenate([e[1] + s0 for e, s0 in zip(entries, starts)]),
+                              np.concatenate([e[2] for e in entries]).astype(float), sizes)
     return Z, tuple(sizes), counts, colnames
 
 
-def _vc_fast(info, values, data, n):
-    """(rows, global columns, values, always-present columns) of one vc formula, or None.
-
-    Eligible: every term has one categorical factor at most, coded by
-    indicators (full rank), numeric factors of one column each, and no
-    stateful transform. Then the all-rows matrix restricted to a group's
-    rows, minus the indicator columns of levels absent from the group, is what
-    patsy gives for that group alone (same order, same names).
-    """
-    rows_l, cols_l, vals_l, always = [], [], [], []
-    offset = 0
+def _vc_split(terms, group_index, G):
+    """Entries (rows, local column, value), counts (G,) and names of one component, from _vc_terms."""
+    n = len(group_index)
     all_rows = np.arange(n)
-    for term in info.terms:
-        subterms = info.term_codings[term]
-        if len(subterms) != 1:
-            return None
-        st = subterms[0]
-        fis = [info.factor_infos[f] for f in st.factors]
-        if any(fi.state.get("transforms") for fi in fis):
-            return None
-        cats = [fi for fi in fis if fi.type == "categorical"]
-        nums = [fi for fi in fis if fi.type == "numerical"]
-        if len(cats) > 1 or any(fi.num_columns != 1 for fi in nums):
-            return None
-        v = np.ones(n)
-        for fi in nums:
-            v = v * values[fi.factor][0].reshape(n)
-        if cats:
-            fi = cats[0]
-            L = len(fi.categories)
-            cm = st.contrast_matrices[fi.factor].matrix
-            if cm.shape != (L, L) or not np.array_equal(cm, np.eye(L)):
-                return None
-            cols = offset + values[fi.factor][0].astype(np.intp)
-            if _keeps_all_levels(fi, data):
-                always.extend(range(offset, offset + L))
-            offset += L
-        else:
-            cols = np.full(n, offset, dtype=np.intp)
+    rows_l, cols_l, vals_l, always, names = [], [], [], [], []
+    offset = 0
+    for codes, levels, all_levels, v, term_names in terms:
+        if codes is None:
+            cols = np.full(n, offset, dtype=np.int64)
             always.append(offset)
-            offset += 1
+        else:
+            cols = offset + codes.astype(np.int64)
+            if all_levels:
+                always.extend(range(offset, offset + len(levels)))
         rows_l.append(all_rows)
         cols_l.append(cols)
         vals_l.append(v)
-    if not rows_l:
+        names.extend(term_names)
+        offset += len(term_names)
+    rows = np.concatenate(rows_l)
+    local, cnt, kept, C = vc_build.local_columns(group_index[rows], np.concatenate(cols_l), G,
+                                                 np.asarray(always, dtype=np.int64))
+    split = np.split(np.asarray(names, dtype=object)[kept % C], np.cumsum(cnt)[:-1])
+    return rows, local, np.concatenate(vals_l), cnt, [list(part) for part in split]
+
+
+class _NotIndicators(Exception):
+    """This vc formula is not of the one-pass kind: take the per-group route."""
+
+
+def _vc_terms(desc, data, env):
+    """A vc formula evaluated once over all rows, as indicator terms, or None.
+
+    Returns (terms, bad): terms is a list, in patsy's column order, of
+    (codes or None, levels or None, all_levels, v, names): for a term with a
+    categorical factor, each row's level code (n,), its levels, whether every
+    group gets every level, the product v (n,) of its numeric factors, and
+    the column names; bad (n,) marks rows with a missing value. None when the
+    formula is not of that kind (reduced coding, a stateful transform, a
+    multi-column numeric factor): then the per-group route is exact.
+
+    patsy's rules followed here (patsy/build.py, contrasts.py): terms are
+    ordered in buckets of equal numeric factors, the bucket without numeric
+    factors first, then by first appearance; a categorical factor gets full
+    (indicator) coding when no other term has its numeric factors; levels are
+    sorted distinct values, or the given ones (pandas Categorical, bool,
+    ``C(x, levels=...)``); column names are factor names joined by ':', a
+    categorical factor's suffixed by ``[level]``.
+    """
+    try:
+        return _vc_terms_or_raise(desc, data, env)
+    except _NotIndicators:
         return None
-    return (np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l),
-            np.asarray(always, dtype=np.int64))
 
 
-def _keeps_all_levels(fi, data):
-    """Would patsy give a one-row subset every level (pandas Categorical, bool, C(x, levels=...))?"""
-    if len(fi.categories) <= 1:
-        return True
-    sniffer = CategoricalSniffer(_NO_NA, fi.factor)
-    sniffer.sniff(fi.factor.eval(fi.state, data.iloc[:1]))
-    return len(sniffer.levels_contrast()[0]) == len(fi.categories)
+def _vc_terms_or_raise(desc, data, env):
+    n = len(data)
+    bad = np.zeros(n, dtype=bool)
+    cache, keyed = {}, []
+    for position, term in enumerate(desc.rhs_termlist):
+        cats, nums = [], []
+        for factor in term.factors:
+            if factor not in cache:
+                cache[factor] = _eval_vc_factor(factor, data, env)
+                bad |= cache[factor][-1]
+            (cats if cache[factor][0] == "categorical" else nums).append(factor)
+        if len(cats) > 1:
+            raise _NotIndicators
+        keyed.append((frozenset(nums), position, term, cats, nums))
+    keys = [k[0] for k in keyed]
+    if len(set(keys)) != len(keys):                # two terms share numeric factors: reduced coding
+        raise _NotIndicators
+    keyed.sort(key=lambda k: (k[0] != frozenset(), k[1]))
+    terms = []
+    for _, _, term, cats, nums in keyed:
+        v = np.ones(n)
+        for f in nums:
+            v = v * cache[f][1]
+        pieces = []
+        codes = levels = None
+        all_levels = True
+        for factor in term.factors:
+            if factor in cats:
+                _, codes, levels, all_levels, _ = cache[factor]
+                pieces.append([factor.name() + suffix for suffix in _name_levels("", levels)])
+            else:
+                pieces.append([factor.name()])
+        names = [":".join(parts) for parts in _product(pieces)]
+        terms.append((codes, levels, all_levels, v, names))
+    return terms, bad
+
+
+def _product(pieces):
+    out = [[]]
+    for options in pieces:
+        out = [prev + [o] for prev in out for o in options]
+    return out
+
+
+def _eval_vc_factor(factor, data, env):
+    """("numerical", values (n,), bad) or ("categorical", codes, levels, all_levels, bad)."""
+    state = {}
+    if factor.memorize_passes_needed(state, env):           # a stateful transform (center, ...)
+        raise _NotIndicators
+    try:
+        value = factor.eval(state, data)
+    except patsy.PatsyError as err:
+        raise ValueError(f"the term {factor.name()!r} could not be evaluated: {err}") from None
+    n = len(data)
+    if not guess_categorical(value):
+        if isinstance(value, (pd.Series, pd.DataFrame)):
+            if any(pd.api.types.is_complex_dtype(t) for t in np.atleast_1d(getattr(value, "dtypes", value.dtype))):
+                raise ValueError(f"the term {factor.name()!r} has complex values; the model is for real data")
+            value = value.to_numpy(dtype=float, na_value=np.nan)
+        arr = np.asarray(value)
+        if arr.dtype.kind == "c":
+            raise ValueError(f"the term {factor.name()!r} has complex values; the model is for real data")
+        arr = arr.astype(float)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.shape != (n,):
+            raise _NotIndicators
+        return "numerical", arr, ~np.isfinite(arr)
+    levels, contrast = None, None
+    if isinstance(value, _CategoricalBox):
+        value, levels, contrast = value.data, value.levels, value.contrast
+    if contrast is not None:
+        raise _NotIndicators
+    given = levels is not None
+    if levels is None and safe_is_pandas_categorical(value):
+        levels, given = tuple(pd.Categorical(value).categories), True
+    if safe_is_pandas_categorical(value):
+        obj = np.asarray(pd.Series(value).astype(object), dtype=object)
+    else:
+        raw = value.to_numpy() if isinstance(value, pd.Series) else np.asarray(value)
+        if levels is None and raw.dtype.kind == "b":
+            levels, given = (False, True), True
+        obj = raw.astype(object, copy=False)
+    missing = np.asarray(pd.isna(obj), dtype=bool)
+    if levels is None:
+        levels = tuple(grouping.sorted_labels(pd.unique(obj[~missing])))
+    codes = pd.Index(list(levels), dtype=object).get_indexer(obj)
+    unknown = (codes < 0) & ~missing
+    if unknown.any():
+        raise ValueError(f"the term {factor.name()!r} has a value {obj[np.flatnonzero(unknown)[0]]!r} "
+                         f"that is not among its levels {list(levels)[:10]}")
+    return "categorical", codes, tuple(levels), given, missing
 
 
 def _vc_per_group(desc, name, data, group_index, labels, env):

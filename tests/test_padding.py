@@ -182,13 +182,13 @@ VC_FORMULAS = [
 
 @pytest.mark.parametrize("vc_formula", VC_FORMULAS, ids=lambda v: " | ".join(v.values()))
 def test_vc_formula_once_equals_per_group_patsy(vc_formula, monkeypatch):
-    """The vectorised build (formula._vc_fast) against its twin, statsmodels' per-group route."""
+    """The vectorised build (formula._vc_terms) against its twin, statsmodels' per-group route."""
     from refimpl import formula as formula_module
 
     data = _nested_frame()
     spec = dict(formula="y ~ x", data=data, groups="school", vc_formula=vc_formula)
     fast = MixedLM.from_formula(**spec).design
-    monkeypatch.setattr(formula_module, "_vc_fast", lambda *a, **k: None)
+    monkeypatch.setattr(formula_module, "_vc_terms", lambda *a, **k: None)
     slow = MixedLM.from_formula(**spec).design
     assert fast.layout == slow.layout
     assert fast.vc_column_names == slow.vc_column_names
