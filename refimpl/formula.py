@@ -86,6 +86,30 @@ def _resolve_groups(groups, data):
     return labels, "Group"
 
 
+def _plain_dtypes(data):
+    """data with pandas' nullable columns (Int64, Float64, boolean, string) in numpy dtypes.
+
+    patsy cannot read pd.NA ("boolean value of NA is ambiguous"): numbers
+    become float64 with NaN, booleans and strings objects with None, which
+    the missing-value handling then sees. A shallow copy: the caller's frame
+    is not touched.
+    """
+    nullable = [c for c in data.columns
+                if isinstance(data[c].dtype, pd.api.extensions.ExtensionDtype)
+                and not isinstance(data[c].dtype, pd.CategoricalDtype)
+                and data[c].dtype.kind in "iufbOSU"]
+    if not nullable:
+        return data
+    data = data.copy(deep=False)
+    for c in nullable:
+        col = data[c]
+        if col.dtype.kind in "iuf":
+            data[c] = col.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            data[c] = col.astype(object).where(col.notna(), None)
+    return data
+
+
 def _builders(descs, data, env):
     """patsy DesignInfos of [lhs, rhs] (formula), re_formula and each vc formula, from all rows."""
     termlists = []
@@ -157,6 +181,7 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
     vc_descs = [_parse(f"vc_formula[{k!r}]", vc_formula[k], lhs=False) for k in vc_names]
     env = patsy.EvalEnvironment.capture(2 + _depth)
     labels_raw, group_name = _resolve_groups(groups, data)
+    data = _plain_dtypes(data)
     descs = [desc] + ([re_desc] if re_desc else [])
 
     infos, vc_evals, bad, culprits = _evaluate_all(descs, vc_descs, data, env)
@@ -172,7 +197,7 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
         if n_dropped == len(data):
             raise ValueError("no rows are left after dropping rows with missing values")
         warnings.warn(f"missing='drop': dropped {n_dropped} of {len(data)} rows with NaN or inf "
-                      f"in {culprits or ['groups']}", UserWarning, stacklevel=4 + _depth)
+                      f"in {culprits or ['groups']}", UserWarning, stacklevel=3 + _depth)
         data, labels_raw = data.loc[~bad], labels_raw[~bad]
         # levels and stateful transforms are learnt anew from the rows that are left
         infos, vc_evals, _, _ = _evaluate_all(descs, vc_descs, data, env)

@@ -102,6 +102,7 @@ def _vc_blocks(exog_vc, labels):
         mats, cols = [], []
         for lab in labels:
             m = per_group.get(lab)
+            lab = lab.item() if isinstance(lab, np.generic) else lab     # shown as 4, not np.int64(4)
             if m is None:
                 raise ValueError(f"exog_vc[{name!r}] has no matrix for group {lab!r}; give one "
                                  "(with zero columns if the component is absent there)")
