@@ -238,3 +238,103 @@ def test_numeric_labels_refuse_nan_as_through_python_objects():
             encode(groups)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+# --------------------------------------------------------------------------
+# A refusal is a proof (issue "Drop-in", item 6): what statsmodels and lme4 fit is fitted
+# --------------------------------------------------------------------------
+
+def naive_covariance_gram_smallest_eigenvalue(design):
+    """The Gram matrix of I, Z E_k Z' (n x n matrices, trace inner product), the long way."""
+    n = design.n_obs
+    Z = np.zeros((n, design.n_groups * design.layout.q))           # block-diagonal Z over groups
+    q = design.layout.q
+    for g, rows in enumerate(design.group_rows()):
+        Z[np.ix_(rows, np.arange(g * q, (g + 1) * q))] = design.Z[rows]
+    mats = [np.eye(n)] + [Z @ np.kron(np.eye(design.n_groups), E) @ Z.T
+                          for E in design.layout.dPsi_dtheta()]
+    M = np.array([[np.sum(A * B) for B in mats] for A in mats])
+    d = np.sqrt(np.diag(M))
+    return float(np.linalg.eigvalsh(M / np.outer(d, d)).min())
+
+
+def _pairs_design(seed=0):
+    """Groups of two rows with a random intercept and slope: n = number of random effects."""
+    rng = np.random.default_rng(seed)
+    G = 40
+    g = np.repeat(np.arange(G), 2)
+    x = rng.standard_normal(2 * G)
+    X = np.column_stack([np.ones(2 * G), x])
+    b = rng.standard_normal((G, 2)) * [1.0, 0.5]
+    y = X @ [1.0, 2.0] + b[g, 0] + b[g, 1] * x + 0.5 * rng.standard_normal(2 * G)
+    return y, X, g
+
+
+def _square_groups_design(seed=0):
+    """Groups of 3 rows, random intercept + slope and a one-column component: every Z_i is square."""
+    rng = np.random.default_rng(seed)
+    G = 60
+    g = np.repeat(np.arange(G), 3)
+    n = 3 * G
+    x, w = rng.standard_normal(n), rng.standard_normal(n)
+    X = np.column_stack([np.ones(n), x])
+    y = X @ [1.0, -1.0] + rng.standard_normal(G)[g] + rng.standard_normal(G)[g] * x \
+        + rng.standard_normal(G)[g] * w + 0.3 * rng.standard_normal(n)
+    vc = {"a": {k: w[g == k][:, None] for k in range(G)}}
+    return y, X, g, vc
+
+
+@pytest.mark.filterwarnings("ignore::refimpl.fit.ConvergenceWarning")
+def test_as_many_random_effects_as_rows_is_fitted_with_a_warning():
+    """lme4's check.nobs.vs.nRE refuses this; the likelihood is bounded and identified: fit, warn."""
+    import statsmodels.api as sm
+
+    y, X, g = _pairs_design()
+    model = MixedLM(y, X, g, exog_re=X)
+    smallest = checks.covariance_gram_smallest_eigenvalue(model.design, model.stats)
+    assert smallest > 1e-3
+    assert smallest == pytest.approx(naive_covariance_gram_smallest_eigenvalue(model.design), rel=1e-10)
+    with pytest.warns(checks.IdentifiabilityWarning, match=r"number of observations \(80\) is not larger"):
+        result = model.fit()
+    assert np.isfinite(result.llf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = sm.MixedLM(y, X, g, exog_re=X).fit()
+    assert result.llf >= theirs.llf - 1e-6                   # a finite optimum, at least statsmodels'
+
+
+def test_square_group_designs_are_fitted():
+    """Every Z_i square: y is "fitted exactly" by X and Z, but [X | Z] has rank n: nothing follows.
+
+    (statsmodels' own test_compare_numdiff and test_vcomp_formula are of this kind.)
+    """
+    import statsmodels.api as sm
+
+    y, X, g, vc = _square_groups_design()
+    model = MixedLM(y, X, g, exog_re=X, exog_vc=vc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", checks.IdentifiabilityWarning)
+        result = model.fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = sm.MixedLM(y, X, g, exog_re=X, exog_vc=vc).fit()
+    assert result.llf >= theirs.llf - 1e-6
+
+
+def test_one_row_per_group_random_intercept_is_still_refused():
+    """Z Z' = I: sigma2 and the random-intercept variance move together; a proof, so a refusal."""
+    rng = np.random.default_rng(3)
+    n = 25
+    X = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    model = MixedLM(rng.standard_normal(n), X, np.arange(n))
+    assert checks.covariance_gram_smallest_eigenvalue(model.design, model.stats) < 1e-12
+    assert naive_covariance_gram_smallest_eigenvalue(model.design) < 1e-12
+    with pytest.raises(ValueError, match=r"variance parameters cannot be identified"):
+        model.fit()
+
+
+def test_covariance_gram_from_rows_equals_from_statistics(design):
+    stats = MixedLM(None, None, None, _design=design).stats
+    a = checks.covariance_gram_smallest_eigenvalue(design, stats)
+    b = checks.covariance_gram_smallest_eigenvalue(design, None)      # per-group Z_i'Z_i from the rows
+    assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
