@@ -189,10 +189,7 @@ def _check_full_rank(R_X, n, names):
         raise ValueError(f"exog has {p} columns but only {n} rows: the fixed effects "
                          f"{list(names)} cannot all be estimated; drop columns or add data")
     norms = np.linalg.norm(R_X, axis=0)
-    zero = [names[j] for j in range(p) if norms[j] == 0]
-    if zero:
-        raise ValueError(f"exog has columns that are zero in every row: {zero}; drop them")
-    Xs = R_X / norms                                  # unit columns: a column's units do not matter
+    Xs = R_X / np.where(norms > 0, norms, 1.0)       # unit columns: a column's units do not matter
     _, s, Vt = np.linalg.svd(Xs, full_matrices=False)
     tol = s.max() * max(n, p) * np.finfo(float).eps
     rank = int(np.sum(s > tol))

@@ -87,17 +87,22 @@ def _resolve_groups(groups, data):
 
 
 def _plain_dtypes(data):
-    """data with pandas' nullable columns (Int64, Float64, boolean, string) in numpy dtypes.
+    """data with pandas' missing markers in a form patsy reads, as a shallow copy.
 
-    patsy cannot read pd.NA ("boolean value of NA is ambiguous"): numbers
-    become float64 with NaN, booleans and strings objects with None, which
-    the missing-value handling then sees. A shallow copy: the caller's frame
-    is not touched.
+    patsy cannot read pd.NA ("boolean value of NA is ambiguous") and takes
+    NaT for a level. So nullable numbers (Int64, Float64) become float64 with
+    NaN; nullable booleans and strings, object columns holding pd.NA, and
+    datetimes holding NaT become objects with None. Both are then missing
+    values. The caller's frame is not touched.
     """
-    nullable = [c for c in data.columns
-                if isinstance(data[c].dtype, pd.api.extensions.ExtensionDtype)
-                and not isinstance(data[c].dtype, pd.CategoricalDtype)
-                and data[c].dtype.kind in "iufbOSU"]
+    def needs(col):
+        dt = col.dtype
+        if isinstance(dt, pd.CategoricalDtype):
+            return False
+        if isinstance(dt, pd.api.extensions.ExtensionDtype) and dt.kind in "iufbOSU":
+            return True
+        return dt.kind in "OMm" and bool(col.isna().any())
+    nullable = [c for c in data.columns if needs(data[c])]
     if not nullable:
         return data
     data = data.copy(deep=False)
@@ -117,7 +122,8 @@ def _builders(descs, data, env):
         termlists.extend([desc.lhs_termlist, desc.rhs_termlist] if desc.lhs_termlist else
                          [desc.rhs_termlist])
     try:
-        return patsy.design_matrix_builders(termlists, lambda: iter([data]), env, _NA)
+        with np.errstate(all="ignore"):
+            return patsy.design_matrix_builders(termlists, lambda: iter([data]), env, _NA)
     except patsy.PatsyError as err:
         raise ValueError(f"a formula could not be evaluated on data: {err}") from None
 
@@ -130,7 +136,8 @@ def _evaluate(infos, data):
             if factor in out:
                 continue
             try:
-                values, is_na = _eval_factor(fi, data, _NA)
+                with np.errstate(all="ignore"):            # log(0) and the like: reported below as missing
+                    values, is_na = _eval_factor(fi, data, _NA)
             except patsy.PatsyError as err:
                 raise ValueError(f"the term {factor.name()!r} could not be evaluated: {err}") from None
             bad = np.asarray(is_na, dtype=bool)
@@ -258,7 +265,8 @@ def _evaluate_all(descs, vc_descs, data, env):
 
 def _matrix(info, data):
     try:
-        m = patsy.build_design_matrices([info], data, NA_action=_NO_NA)[0]
+        with np.errstate(all="ignore"):
+            m = patsy.build_design_matrices([info], data, NA_action=_NO_NA)[0]
     except patsy.PatsyError as err:
         raise ValueError(f"a formula could not be evaluated on data: {err}") from None
     return np.array(m, dtype=float)
@@ -396,7 +404,8 @@ def _eval_vc_factor(factor, data, env):
     if factor.memorize_passes_needed(state, env):           # a stateful transform (center, ...)
         raise _NotIndicators
     try:
-        value = factor.eval(state, data)
+        with np.errstate(all="ignore"):                    # log(0) and the like: reported as missing
+            value = factor.eval(state, data)
     except patsy.PatsyError as err:
         raise ValueError(f"the term {factor.name()!r} could not be evaluated: {err}") from None
     n = len(data)
