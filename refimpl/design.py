@@ -153,11 +153,12 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
 def finish(y, X, Z_re, Z_vc, group_index, labels, exog_names, re_names, vc_names, vc_sizes,
            vc_colnames, n_dropped, vc_counts=None, endog_name="y"):
     """Assemble the Design and run the build-time checks on it."""
-    names = {"endog": [str(endog_name)], "exog": list(exog_names), "exog_re": list(re_names)}
-    checks.check_magnitudes(names, y, X, Z_re, Z_vc, vc_names, vc_sizes)
     # Every rank and conditioning check reads the small R of [X | y | Z_re] = QR,
     # not the n-row matrices (checks.r_factor says why that is exact and as accurate).
-    R = checks.r_factor(X, y, Z_re)
+    with np.errstate(all="ignore"):                       # huge columns: refused just below
+        R = checks.r_factor(X, y, Z_re)
+    names = {"endog": [str(endog_name)], "exog": list(exog_names), "exog_re": list(re_names)}
+    checks.check_magnitudes(names, R, Z_vc, vc_names, vc_sizes)
     _check_full_rank(R[:, :X.shape[1]], len(y), exog_names)
     design = Design(
         y=y, X=X, Z_re=Z_re, Z_vc=Z_vc, group_index=group_index, group_labels=labels,

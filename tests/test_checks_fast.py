@@ -338,3 +338,37 @@ def test_covariance_gram_from_rows_equals_from_statistics(design):
     a = checks.covariance_gram_smallest_eigenvalue(design, stats)
     b = checks.covariance_gram_smallest_eigenvalue(design, None)      # per-group Z_i'Z_i from the rows
     assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
+
+
+def test_within_residual_screen_agrees_with_the_rows(design):
+    """The statistics-only screen passes only designs whose exact within residual is large."""
+    stats = MixedLM(None, None, None, _design=design).stats
+    exact = naive_within_residual(design) ** 2 / float(design.y @ design.y)
+    if checks.within_residual_clearly_positive(design, stats):
+        assert exact > checks.SCREEN_RSS_FRACTION * 0.99
+
+
+def test_within_residual_screen_passes_ordinary_designs_and_not_exact_fits():
+    ordinary = _model(*_random_design(0)).design
+    stats = MixedLM(None, None, None, _design=ordinary).stats
+    # groups of one row make Z_i'Z_i singular for a random slope: those go to the exact check
+    sizes = np.bincount(ordinary.group_index)
+    assert checks.within_residual_clearly_positive(ordinary, stats) == bool(sizes.min() >= 2)
+    y, X, Z, g = _random_design(5, exact_within=True)
+    keep = np.isin(g, g[np.bincount(np.unique(g, return_inverse=True)[1])[np.unique(g, return_inverse=True)[1]] >= 3])
+    exact = _model(y[keep], X[keep], Z[keep], g[keep])
+    assert not checks.within_residual_clearly_positive(exact.design, exact.stats)
+
+
+def test_within_residual_screen_does_not_pass_y_constant_within_groups():
+    """The fixed intercept lies in span(Z): X_w'X_w is singular; that direction must be dropped."""
+    y, X, Z, g = _random_design(2)
+    keep = np.isin(g, np.unique(g)[np.bincount(np.unique(g, return_inverse=True)[1]) >= 2])
+    y, X, g = y[keep], X[keep], g[keep]
+    y_const = (g - g.min()) * 0.7 + 1.0
+    model = MixedLM(y_const, X, g)                          # random intercept only
+    assert not checks.within_residual_clearly_positive(model.design, model.stats)
+    with pytest.raises(ValueError, match="fitted exactly by the fixed and random effects"):
+        model.fit()
+    noisy = MixedLM(y, X, g)
+    assert checks.within_residual_clearly_positive(noisy.design, noisy.stats)

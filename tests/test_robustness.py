@@ -651,7 +651,7 @@ def catalogue_markdown():
         f"- after a fit, `ConditioningWarning` when y0'y0 / qf exceeds 1e{model.CANCELLATION_DIGITS}:"
         " the quadratic form is a difference of sums of squares, so it keeps only"
         " 16 - log10(y0'y0 / qf) digits (variance ratios of about 1e8 and more).",
-        f"- every column's largest |value| must lie in `MAGNITUDE_RANGE` = {checks.MAGNITUDE_RANGE}:"
+        f"- every column's length (root sum of squares) must lie in `MAGNITUDE_RANGE` = {checks.MAGNITUDE_RANGE}:"
         " beyond it its squares overflow or underflow, and the damage would surface far away.",
         f"- the covariance matrices I, Z E_k Z' count as linearly dependent (the variance parameters"
         f" are not identifiable: a refusal) when their unit-diagonal Gram matrix has an eigenvalue"
