@@ -217,11 +217,41 @@ def confounding_residuals(design, stats):
     p = design.X.shape[1]
     R_X = design.R[:p, :p]
     norms = np.linalg.norm(R_X, axis=0)                       # |X_j|
-    G, q = stats.ZtZ.shape[:2]
-    zz = np.diagonal(stats.ZtZ, axis1=1, axis2=2)             # A_g[c, c], (G, q)
-    b = (stats.ZtX / norms).reshape(G * q, p).T               # X'z_cg with unit columns, (p, G q)
+    if getattr(stats, "ZtZ", None) is not None:
+        zz = np.diagonal(stats.ZtZ, axis1=1, axis2=2)         # A_g[c, c], (G, q)
+        ZtX = stats.ZtX
+    else:                                                     # statistics of another shape (blocked)
+        zz, ZtX = column_statistics(design)
+    G, q = zz.shape
+    b = (ZtX / norms).reshape(G * q, p).T                     # X'z_cg with unit columns, (p, G q)
     u = np.linalg.solve((R_X / norms).T, b)                   # R_X^{-T} b
     return zz, zz - np.sum(u ** 2, axis=0).reshape(G, q)
+
+
+def column_statistics(design):
+    """(zz (G, q), ZtX (G, q, p)): |z_cg|^2 and X'z_cg for every column of every Z_i, from Z_re and sparse Z_vc.
+
+    The diagonal of A_i and B_i (eq:suffstats) without forming a dense Z_i:
+    the dense columns by group sums, the sparse ones by summing each stored
+    value into its (group, slot) key. Cost O(n (k_re + nnz per row) p).
+    """
+    G, q, p = design.n_groups, design.layout.q, design.X.shape[1]
+    gi, X, k = design.group_index, design.X, design.layout.k_re
+    zz, ZtX = np.zeros((G, q)), np.zeros((G, q, p))
+    for c in range(k):
+        z = design.Z_re[:, c]
+        zz[:, c] = np.bincount(gi, weights=z * z, minlength=G)
+        for j in range(p):
+            ZtX[:, c, j] = np.bincount(gi, weights=z * X[:, j], minlength=G)
+    Zvc = design.Z_vc.tocoo()
+    if Zvc.nnz:
+        m = q - k
+        key = gi[Zvc.row].astype(np.int64) * m + Zvc.col
+        zz[:, k:] = np.bincount(key, weights=Zvc.data ** 2, minlength=G * m).reshape(G, m)
+        for j in range(p):
+            ZtX[:, k:, j] = np.bincount(key, weights=Zvc.data * X[Zvc.row, j],
+                                        minlength=G * m).reshape(G, m)
+    return zz, ZtX
 
 
 def _check_confounded(design, stats):
