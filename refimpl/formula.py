@@ -59,6 +59,20 @@ def _parse(role, text, lhs):
     return desc
 
 
+def _caller_environment(depth):
+    """patsy's namespace of the user's frame (for np, functions in formulas), ``depth`` frames up.
+
+    When the stack is shallower (design_from_formula called from a module's
+    top level), the outermost frame there is.
+    """
+    for d in range(depth, -1, -1):
+        try:
+            return patsy.EvalEnvironment.capture(d + 1)              # + 1: this function's frame
+        except (AttributeError, ValueError):
+            continue
+    return patsy.EvalEnvironment.capture(0)
+
+
 def _resolve_groups(groups, data):
     """(labels (n,), name) from a column name of data or one label per row."""
     if groups is None:
@@ -182,7 +196,7 @@ def design_from_formula(formula, data, groups, re_formula=None, vc_formula=None,
     re_desc = _parse("re_formula", re_formula, lhs=False) if re_formula is not None else None
     vc_names = sorted(vc_formula) if vc_formula else []
     vc_descs = [_parse(f"vc_formula[{k!r}]", vc_formula[k], lhs=False) for k in vc_names]
-    env = patsy.EvalEnvironment.capture(2 + _depth)
+    env = _caller_environment(2 + _depth)
     labels_raw, group_name = _resolve_groups(groups, data)
     data = _plain_dtypes(data)
     descs = [desc] + ([re_desc] if re_desc else [])

@@ -56,24 +56,36 @@ def _encode_numpy_labels(groups):
 
 
 def _encode_object_labels(groups):
-    """Labels of any type (mixed, objects), grouped as Python objects; one factorization."""
-    refuse_missing_labels(pd.isna(groups))
+    """Labels of any type (mixed, objects), grouped as Python objects: one factorization.
+
+    pd.factorize finds the distinct labels (missing ones get code -1); only
+    the G distinct labels are then sorted, by numpy when they are all strings
+    (the same order as Python's), else by Python.
+    """
     try:
         codes, uniq = pd.factorize(groups, sort=False)
     except TypeError as err:
         first = next(i for i, v in enumerate(groups) if not _hashable(v))
         raise ValueError(f"groups must hold hashable labels (numbers, strings, tuples); row {first} "
                          f"holds {type(groups[first]).__name__} {groups[first]!r} ({err})") from None
-    labels = sorted_labels(uniq)
+    refuse_missing_labels(codes < 0)
+    uniq = np.asarray(uniq)
+    if pd.api.types.infer_dtype(uniq, skipna=False) == "string":
+        order = np.argsort(uniq.astype(str), kind="stable")
+    else:
+        order = np.asarray(_sorted_positions(uniq), dtype=np.intp)
     rank = np.empty(len(uniq), dtype=np.intp)
-    position = {_key(v): i for i, v in enumerate(uniq)}
-    for new, lab in enumerate(labels):
-        rank[position[_key(lab)]] = new
-    return rank[codes], labels
+    rank[order] = np.arange(len(uniq))
+    return rank[codes], list(uniq[order])
 
 
-def _key(v):
-    return (type(v), v)
+def _sorted_positions(uniq):
+    """Positions of the distinct labels in sorted_labels' order."""
+    positions = range(len(uniq))
+    try:
+        return sorted(positions, key=lambda i: uniq[i])
+    except TypeError:
+        return sorted(positions, key=lambda i: (type(uniq[i]).__name__, str(uniq[i])))
 
 
 def _hashable(v):
