@@ -7,12 +7,14 @@ passes, warns (:class:`ConditioningWarning`) or raises a ValueError that names
 the input and the fix. tests/robustness_catalogue.md lists every case.
 
 When the model is built (design.py calls them):
+    check_magnitudes     a column whose squares overflow or underflow
     check_conditioning   X near-collinear (warn, or refuse beyond KAPPA_MAX)
     check_response       y fitted exactly by X; y's scale out of range
-Before each fit (``MixedLM.fit`` calls check_estimable):
-    n <= random effects of a term (lme4's check.nobs.vs.nRE)
+Before each fit (``MixedLM.fit`` calls check_estimable, in estimable.py):
+    the covariance parameters not identifiable (refuse; n <= random effects
+        of a term, lme4's check.nobs.vs.nRE, only warns)
     a random-effect term confounded with the fixed effects
-    y fitted exactly by X and Z together (the likelihood is unbounded)
+    y fitted exactly by X and Z with rank [X | Z] < n (the likelihood is unbounded)
 The second group waits for the fit because the likelihood and its derivatives
 are well defined at every point of those designs; only their maximum is not.
 
@@ -38,6 +40,10 @@ import numpy as np
 from .suffstats import CHUNK_ROWS, sorted_by_group
 
 
+class IdentifiabilityWarning(UserWarning):
+    """Weakly determined variance parameters: as many random effects as rows, say (lme4 refuses)."""
+
+
 class ConditioningWarning(UserWarning):
     """The numbers are badly conditioned for double precision: estimates lose digits.
 
@@ -60,6 +66,15 @@ EXACT_FIT_TOL = 1e-12
 
 #: A column of Z in span(X) to within this relative residual (squared norm).
 CONFOUNDED_TOL = 1e-10
+
+#: The covariance matrices I, Z E_k Z' count as linearly dependent when their
+#: unit-diagonal Gram matrix has an eigenvalue below this (it is computed from
+#: sums of squares, so to about eps times its largest eigenvalue, K + 1 at most).
+IDENTIFIABILITY_TOL = 1e-10
+
+#: Every column's length (root sum of squares) must lie in this range: its sum of squares
+#: must neither overflow (1e155 squared is inf) nor underflow to subnormals.
+MAGNITUDE_RANGE = (1e-140, 1e150)
 
 #: The spread of y must lie within these bounds: sums of squares of y (and
 #: derivatives with powers of sigma2) must neither overflow nor underflow.
@@ -148,6 +163,49 @@ def _scaled_condition(A):
 # At build
 # --------------------------------------------------------------------------
 
+def check_magnitudes(names, R, Z_vc, vc_names, vc_sizes):
+    """Refuse a column whose squares overflow or underflow double precision, naming it.
+
+    Every later step sums squares of columns (Z'Z, X'X, the likelihood). A
+    value above ~1e154 squares to inf and one below ~1e-154 to a subnormal or
+    0, and the damage then shows up far away ("fitted exactly", "linearly
+    dependent", a failed Cholesky). So each column's length |w_j| (root sum of
+    squares) must lie in MAGNITUDE_RANGE; a zero column is judged elsewhere.
+    The lengths of X, y and Z_re are those of the columns of design.R
+    (r_factor: W'W = R'R; LAPACK's Householder norms are computed without
+    overflow); Z_vc's come from its stored values. names maps "endog",
+    "exog", "exog_re" to their column names, in the order of R's columns
+    [X | y | Z_re].
+    """
+    lo, hi = MAGNITUDE_RANGE
+    labels = ([f"exog column {c!r}" for c in names["exog"]] + [f"endog column {names['endog'][0]!r}"]
+              + [f"exog_re column {c!r}" for c in names["exog_re"]])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        top = np.abs(R).max(axis=0, initial=0.0)
+        unit = R / np.where(top > 0, top, 1.0)                       # scaled: squares neither over- nor underflow
+        lengths = top * np.sqrt(np.einsum("ij,ij->j", unit, unit))
+    for what, m in zip(labels, lengths):
+        _refuse_magnitude(what, m, lo, hi)
+    if Z_vc.shape[1]:
+        slot_max = abs(Z_vc).max(axis=0).toarray().ravel()
+        start = 0
+        for name, m in zip(vc_names, vc_sizes):
+            _refuse_magnitude(f"variance component {name!r}", slot_max[start:start + m].max(initial=0.0),
+                              lo, hi)
+            start += m
+
+
+def _refuse_magnitude(what, m, lo, hi):
+    if m == 0 or lo <= m <= hi:
+        return
+    m = np.inf if np.isnan(m) else m
+    kind = "overflow" if m > hi else "underflow"
+    raise ValueError(
+        f"{what} has values of size {m:.1e}, outside [{lo:g}, {hi:g}]: its squares would {kind} "
+        "in double precision and every later step (QR, Z'Z, the likelihood) would be wrong. "
+        "Rescale that column (multiply by a power of 10; estimates rescale exactly).")
+
+
 def check_conditioning(design):
     """Warn (ConditioningWarning) or refuse when X or Z_re is too badly conditioned.
 
@@ -194,151 +252,8 @@ def check_response(design):
             "vcomp and scale by a**2).")
 
 
-# --------------------------------------------------------------------------
-# Before the first fit
-# --------------------------------------------------------------------------
-
-def check_estimable(design, stats):
-    """The fit has a unique, finite maximum to find, or a ValueError says why.
-
-    Checked before fitting, not when the model is built: the likelihood,
-    its score and its Hessian are well defined at any point of these designs
-    (and the tests of those identities use some), only their maximum is not.
-    stats are the model's sufficient statistics (suffstats.py) of this design.
-
-    1. lme4's ``check.nobs.vs.nRE``: n must exceed the number of random
-       effects of each term.
-    2. No random-effect term is confounded with the fixed effects.
-    3. y is not fitted exactly by X and Z together (then the likelihood grows
-       without bound as sigma2 -> 0).
-    """
-    _check_n_random_effects(design)
-    _check_confounded(design, stats)
-    _check_within_residual(design)
-
-
-def _terms(design):
-    """(name, column indices in Z, number of random effects) for each covariance term."""
-    lay, G = design.layout, design.n_groups
-    terms = []
-    if lay.k_re:
-        terms.append((f"exog_re {design.exog_re_names}", list(range(lay.k_re)), lay.k_re * G))
-    for j, name in enumerate(design.vc_names):
-        s = lay.vc_slots(j)
-        terms.append((f"variance component {name!r}", list(range(s.start, s.stop)),
-                      int(design.vc_counts[:, j].sum())))
-    return terms
-
-
-def _check_n_random_effects(design):
-    """lme4's check.nobs.vs.nRE: n <= (random effects of a term) is refused.
-
-    With as many random effects as rows (every group of size 1 with a random
-    intercept; k random slopes in groups of at most k rows) the term's
-    variance and the residual variance are not separately identifiable.
-    """
-    n = design.n_obs
-    for name, _, n_re in _terms(design):
-        if n <= n_re:
-            raise ValueError(
-                f"number of observations ({n}) is not larger than the number of random effects "
-                f"({n_re}) of {name} over {design.n_groups} groups: that term's variance and the "
-                "residual variance cannot be told apart (e.g. every group has one row and a random "
-                "intercept). Use fewer random effects, larger groups or fewer groups (lme4 refuses "
-                "this too).")
-
-
-def confounding_residuals(design, stats):
-    """(zz, resid), each (G, q): |z_cg|^2 and |z_cg - P_X z_cg|^2 for every column c of every Z_i.
-
-    z_cg is column c of Z restricted to the rows of group g (zero elsewhere)
-    and P_X the projection on span(X). With X'X = R_X'R_X (design.R) and
-    b = X'z_cg = B_g[c, :], the projected part has squared norm
-
-        z' X (X'X)^{-1} X' z = |R_X^{-T} b|^2,      zz = A_g[c, c],
-
-    so both come from the sufficient statistics (the direct way forms the
-    n x p Q of X = QR and sums (Q'z_cg)^2). Accuracy: b is summed to within
-    about eps |X_j| |z| per column and R_X^{-T} amplifies that by at most the
-    scaled condition number kappa of X (hence the solve with unit columns), so
-    resid is right to kappa eps zz at worst; for a column of Z in span(X) it
-    comes out below 3e-15 zz even at kappa = 2e6 (as it does the direct way),
-    well within CONFOUNDED_TOL.
-    """
-    p = design.X.shape[1]
-    R_X = design.R[:p, :p]
-    norms = np.linalg.norm(R_X, axis=0)                       # |X_j|
-    G, q = stats.ZtZ.shape[:2]
-    zz = np.diagonal(stats.ZtZ, axis1=1, axis2=2)             # A_g[c, c], (G, q)
-    b = (stats.ZtX / norms).reshape(G * q, p).T               # X'z_cg with unit columns, (p, G q)
-    u = np.linalg.solve((R_X / norms).T, b)                   # R_X^{-T} b
-    return zz, zz - np.sum(u ** 2, axis=0).reshape(G, q)
-
-
-def _check_confounded(design, stats):
-    """A term all of whose columns Z_i (every group) lie in span(X) has a flat REML likelihood.
-
-    Example: one group and a random intercept next to a fixed intercept (the
-    random intercept *is* the fixed one), or group dummies in exog. Its
-    variance cannot be estimated (REML is flat in it; ML puts it at 0).
-    """
-    if design.X.shape[1] == 0:
-        return
-    zz_all, resid_all = confounding_residuals(design, stats)
-    G = design.n_groups
-    for name, cols, _ in _terms(design):
-        zz, resid = zz_all[:, cols], resid_all[:, cols]
-        real = zz > 0                                         # padding slots are zero columns
-        if not real.any():
-            raise ValueError(f"the random effects of {name} have only zero columns in every "
-                             "group; drop that term")
-        if np.all(resid[real] <= CONFOUNDED_TOL * zz[real]):
-            raise ValueError(
-                f"the random effects of {name} are confounded with the fixed effects: in every one "
-                f"of the {G} groups their columns lie in the span of exog (e.g. a random intercept "
-                "with a single group, or group dummies in exog), so their variance cannot be "
-                "estimated. Drop them from exog_re / re_formula / vc_formula, or drop the "
-                "corresponding columns of exog.")
-
-
-def within_residual_R(design, chunk_rows=CHUNK_ROWS):
-    """R factor of [X_w | y_w]: X and y with each group's span(Z_i) projected out.
-
-    Group by group, U_i (an orthonormal basis of span(Z_i), from an SVD with
-    numpy's matrix_rank rule: singular values below max(m, q) eps times the
-    largest are zero) gives [X_i | y_i] - U_i U_i' [X_i | y_i]. The stacked
-    rows are reduced chunk by chunk to their R (r_factor's identity), so the
-    n-row [X_w | y_w] never exists at once.
-    """
-    X, y, Z = design.X, design.y, design.Z
-    R = np.zeros((0, X.shape[1] + 1))
-    for rows in group_batches(design.group_index, design.n_groups, chunk_rows):
-        Zb = Z[rows]                                                     # (G_b, m, q)
-        Wb = np.concatenate([X[rows], y[rows][:, :, None]], axis=2)      # [X_i | y_i], (G_b, m, p + 1)
-        U, s, _ = np.linalg.svd(Zb, full_matrices=False)
-        tol = s.max(axis=1, keepdims=True) * max(Zb.shape[1:]) * np.finfo(float).eps
-        U = U * (s > tol)[:, None, :]                                    # span(Z_i) only
-        Wb -= U @ (np.swapaxes(U, 1, 2) @ Wb)
-        R = np.linalg.qr(np.vstack([R, Wb.reshape(-1, Wb.shape[2])]), mode="r")
-    return R
-
-
-def _check_within_residual(design):
-    """y is not fitted exactly by the fixed and random effects together.
-
-    The least-squares residual of y on X and every group's Z_i is that of y_w
-    on X_w (Frisch-Waugh-Lovell), read from within_residual_R. It must be
-    decided to EXACT_FIT_TOL |y| = 1e-12 |y|, that is, in squares, to 1e-24
-    |y|^2: the per-group statistics cannot tell that (y_i'y_i - c_i'A_i^+c_i
-    keeps nothing below eps |y|^2 ~ 1e-16 |y|^2), so this check reads the rows.
-    """
-    norm_y = np.linalg.norm(design.y)
-    Rw = within_residual_R(design)
-    p = design.X.shape[1]
-    norm_r = _lstsq_residual_norm(Rw[:, :p], Rw[:, p], design.n_obs)
-    if not norm_r > EXACT_FIT_TOL * norm_y:
-        raise ValueError(
-            f"endog is fitted exactly by the fixed and random effects (residual "
-            f"{norm_r:.2e} relative to |endog| = {norm_y:.2e}, e.g. endog is constant "
-            "within every group and there is a random intercept): the residual variance would be 0 "
-            "and the likelihood unbounded. Check endog, or use fewer random effects.")
+# The pre-fit checks live in estimable.py; their names are kept here too.
+from .estimable import (SCREEN_KAPPA_MAX, SCREEN_NULL_BAND, SCREEN_RSS_FRACTION, WITHIN_DENSE_BUDGET,  # noqa: E402,F401
+                        _check_confounded, _check_n_random_effects, _check_within_residual,
+                        check_estimable, confounding_residuals, covariance_gram_smallest_eigenvalue,
+                        within_residual_clearly_positive, within_residual_R)

@@ -382,7 +382,9 @@ class MixedLMResults(Inference, Prediction, Profile):
         self.__dict__.pop("_fitted", None)
         d = copy.copy(self.model.design)
         empty = np.zeros(0)
-        d.y, d.X, d.Z, d.group_index = empty, np.zeros((0, self.k_fe)), np.zeros((0, d.Z.shape[1])), None
+        d.y, d.X, d.group_index = empty, np.zeros((0, self.k_fe)), None
+        d.Z_re, d.Z_vc = np.zeros((0, d.Z_re.shape[1])), d.Z_vc[:0]
+        d._Z = None
         d.row_labels = None if d.row_labels is None else d.row_labels[:0]
         d.data_removed = True
         self.model.design = d

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from refimpl import checks, design as design_module, simulate
+from refimpl import checks, groups as grouping, simulate
 from refimpl.model import MixedLM
 from refimpl.tolerances import IDENTITY
 
@@ -223,8 +223,8 @@ NUMERIC_LABELS = [
 
 @pytest.mark.parametrize("groups", NUMERIC_LABELS, ids=lambda g: str(g.dtype))
 def test_numeric_labels_encode_as_through_python_objects(groups):
-    codes, labels = design_module._encode_numeric_groups(groups)
-    codes_naive, labels_naive = design_module._encode_any_groups(groups)
+    codes, labels = grouping._encode_numpy_labels(groups)
+    codes_naive, labels_naive = grouping._encode_object_labels(groups)
     assert np.array_equal(codes, codes_naive) and codes.dtype == codes_naive.dtype
     assert labels == labels_naive
     assert [type(v) for v in labels] == [type(v) for v in labels_naive]
@@ -233,8 +233,188 @@ def test_numeric_labels_encode_as_through_python_objects(groups):
 def test_numeric_labels_refuse_nan_as_through_python_objects():
     groups = np.array([1.0, np.nan, 2.0, np.nan])
     messages = []
-    for encode in (design_module._encode_numeric_groups, design_module._encode_any_groups):
-        with pytest.raises(ValueError, match=r"2 missing labels \(None/NaN\), first at row 1") as err:
+    for encode in (grouping._encode_numpy_labels, grouping._encode_object_labels):
+        with pytest.raises(ValueError, match=r"2 missing labels \(None/NaN/NaT\), first at row 1") as err:
             encode(groups)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+# --------------------------------------------------------------------------
+# A refusal is a proof (issue "Drop-in", item 6): what statsmodels and lme4 fit is fitted
+# --------------------------------------------------------------------------
+
+def naive_covariance_gram_smallest_eigenvalue(design):
+    """The Gram matrix of I, Z E_k Z' (n x n matrices, trace inner product), the long way."""
+    n = design.n_obs
+    Z = np.zeros((n, design.n_groups * design.layout.q))           # block-diagonal Z over groups
+    q = design.layout.q
+    for g, rows in enumerate(design.group_rows()):
+        Z[np.ix_(rows, np.arange(g * q, (g + 1) * q))] = design.Z[rows]
+    mats = [np.eye(n)] + [Z @ np.kron(np.eye(design.n_groups), E) @ Z.T
+                          for E in design.layout.dPsi_dtheta()]
+    M = np.array([[np.sum(A * B) for B in mats] for A in mats])
+    d = np.sqrt(np.diag(M))
+    return float(np.linalg.eigvalsh(M / np.outer(d, d)).min())
+
+
+def _pairs_design(seed=0):
+    """Groups of two rows with a random intercept and slope: n = number of random effects."""
+    rng = np.random.default_rng(seed)
+    G = 40
+    g = np.repeat(np.arange(G), 2)
+    x = rng.standard_normal(2 * G)
+    X = np.column_stack([np.ones(2 * G), x])
+    b = rng.standard_normal((G, 2)) * [1.0, 0.5]
+    y = X @ [1.0, 2.0] + b[g, 0] + b[g, 1] * x + 0.5 * rng.standard_normal(2 * G)
+    return y, X, g
+
+
+def _square_groups_design(seed=0):
+    """Groups of 3 rows, random intercept + slope and a one-column component: every Z_i is square."""
+    rng = np.random.default_rng(seed)
+    G = 60
+    g = np.repeat(np.arange(G), 3)
+    n = 3 * G
+    x, w = rng.standard_normal(n), rng.standard_normal(n)
+    X = np.column_stack([np.ones(n), x])
+    y = X @ [1.0, -1.0] + rng.standard_normal(G)[g] + rng.standard_normal(G)[g] * x \
+        + rng.standard_normal(G)[g] * w + 0.3 * rng.standard_normal(n)
+    vc = {"a": {k: w[g == k][:, None] for k in range(G)}}
+    return y, X, g, vc
+
+
+@pytest.mark.filterwarnings("ignore::refimpl.fit.ConvergenceWarning")
+def test_as_many_random_effects_as_rows_is_fitted_with_a_warning():
+    """lme4's check.nobs.vs.nRE refuses this; the likelihood is bounded and identified: fit, warn."""
+    import statsmodels.api as sm
+
+    y, X, g = _pairs_design()
+    model = MixedLM(y, X, g, exog_re=X)
+    smallest = checks.covariance_gram_smallest_eigenvalue(model.design, model.stats)
+    assert smallest > 1e-3
+    assert smallest == pytest.approx(naive_covariance_gram_smallest_eigenvalue(model.design), rel=1e-10)
+    with pytest.warns(checks.IdentifiabilityWarning, match=r"number of observations \(80\) is not larger"):
+        result = model.fit()
+    assert np.isfinite(result.llf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = sm.MixedLM(y, X, g, exog_re=X).fit()
+    assert result.llf >= theirs.llf - 1e-6                   # a finite optimum, at least statsmodels'
+
+
+def test_square_group_designs_are_fitted():
+    """Every Z_i square: y is "fitted exactly" by X and Z, but [X | Z] has rank n: nothing follows.
+
+    (statsmodels' own test_compare_numdiff and test_vcomp_formula are of this kind.)
+    """
+    import statsmodels.api as sm
+
+    y, X, g, vc = _square_groups_design()
+    model = MixedLM(y, X, g, exog_re=X, exog_vc=vc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", checks.IdentifiabilityWarning)
+        result = model.fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = sm.MixedLM(y, X, g, exog_re=X, exog_vc=vc).fit()
+    assert result.llf >= theirs.llf - 1e-6
+
+
+def test_one_row_per_group_random_intercept_is_still_refused():
+    """Z Z' = I: sigma2 and the random-intercept variance move together; a proof, so a refusal."""
+    rng = np.random.default_rng(3)
+    n = 25
+    X = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    model = MixedLM(rng.standard_normal(n), X, np.arange(n))
+    assert checks.covariance_gram_smallest_eigenvalue(model.design, model.stats) < 1e-12
+    assert naive_covariance_gram_smallest_eigenvalue(model.design) < 1e-12
+    with pytest.raises(ValueError, match=r"variance parameters cannot be identified"):
+        model.fit()
+
+
+def test_covariance_gram_from_rows_equals_from_statistics(design):
+    stats = MixedLM(None, None, None, _design=design).stats
+    a = checks.covariance_gram_smallest_eigenvalue(design, stats)
+    b = checks.covariance_gram_smallest_eigenvalue(design, None)      # per-group Z_i'Z_i from the rows
+    assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
+
+
+def test_within_residual_screen_agrees_with_the_rows(design):
+    """The statistics-only screen passes only designs whose exact within residual is large."""
+    stats = MixedLM(None, None, None, _design=design).stats
+    exact = naive_within_residual(design) ** 2 / float(design.y @ design.y)
+    if checks.within_residual_clearly_positive(design, stats):
+        assert exact > checks.SCREEN_RSS_FRACTION * 0.99
+
+
+def test_within_residual_screen_passes_ordinary_designs_and_not_exact_fits():
+    ordinary = _model(*_random_design(0)).design
+    stats = MixedLM(None, None, None, _design=ordinary).stats
+    # groups of one row make Z_i'Z_i singular for a random slope: those go to the exact check
+    sizes = np.bincount(ordinary.group_index)
+    assert checks.within_residual_clearly_positive(ordinary, stats) == bool(sizes.min() >= 2)
+    y, X, Z, g = _random_design(5, exact_within=True)
+    keep = np.isin(g, g[np.bincount(np.unique(g, return_inverse=True)[1])[np.unique(g, return_inverse=True)[1]] >= 3])
+    exact = _model(y[keep], X[keep], Z[keep], g[keep])
+    assert not checks.within_residual_clearly_positive(exact.design, exact.stats)
+
+
+def test_within_residual_screen_does_not_pass_y_constant_within_groups():
+    """The fixed intercept lies in span(Z): X_w'X_w is singular; that direction must be dropped."""
+    y, X, Z, g = _random_design(2)
+    keep = np.isin(g, np.unique(g)[np.bincount(np.unique(g, return_inverse=True)[1]) >= 2])
+    y, X, g = y[keep], X[keep], g[keep]
+    y_const = (g - g.min()) * 0.7 + 1.0
+    model = MixedLM(y_const, X, g)                          # random intercept only
+    assert not checks.within_residual_clearly_positive(model.design, model.stats)
+    with pytest.raises(ValueError, match="fitted exactly by the fixed and random effects"):
+        model.fit()
+    noisy = MixedLM(y, X, g)
+    assert checks.within_residual_clearly_positive(noisy.design, noisy.stats)
+
+
+def test_column_statistics_equal_the_sufficient_statistics(design):
+    """The sparse route for diag(A_i) and B_i (used when the statistics are blocked) against suffstats."""
+    from refimpl import estimable
+
+    stats = MixedLM(None, None, None, _design=design).stats
+    zz, ZtX = estimable.column_statistics(design)
+    assert rel(zz, np.diagonal(stats.ZtZ, axis1=1, axis2=2)) <= IDENTITY
+    assert rel(ZtX, stats.ZtX) <= IDENTITY
+
+
+# --------------------------------------------------------------------------
+# Crossed designs at scale: built and checked without a dense n x q Z
+# --------------------------------------------------------------------------
+
+def test_insteval_shaped_design_is_built_and_checked_in_bounded_memory():
+    """73k rows, one group, three crossed components (2,972 x 1,128 x 14 levels): q = 4,114.
+
+    A dense Z would be 2.4 GB; the build and the pre-fit checks (with no
+    per-group statistics at hand, as with blocked statistics) stay far below.
+    """
+    import tracemalloc
+
+    import pandas as pd
+
+    from refimpl.design import design_from_formula
+
+    rng = np.random.default_rng(0)
+    n = 73_421
+    data = pd.DataFrame({"s": rng.integers(0, 2972, n), "d": rng.integers(0, 1128, n),
+                         "dept": rng.integers(0, 14, n), "one": 1, "x": rng.standard_normal(n)})
+    data["y"] = rng.standard_normal(n)
+    tracemalloc.start()
+    try:
+        design = design_from_formula("y ~ x", data, "one", vc_formula={
+            "s": "0 + C(s)", "d": "0 + C(d)", "dept": "0 + C(dept)"})
+        checks.check_estimable(design, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert design.layout.vc_sizes == (1128, 14, 2972) and design.Z_vc.nnz == 3 * n
+    assert peak < 300 * 2**20, peak / 2**20
+    with pytest.raises(ValueError, match=r"the design is large: a dense Z would be 73421 x 4114"):
+        design.Z
+    assert design.Z_rows(np.arange(5)).shape == (5, 4114)

@@ -145,3 +145,76 @@ def test_pastes_with_missing_casks(reml):
     sm_p = SMParams.from_components(fe_params=ours.fe_params_at(theta), cov_re=np.array([[1.7]]),
                                     vcomp=np.array([8.0]))
     assert close(ours.loglike_profile(theta, reml), theirs.loglike(sm_p, profile_fe=True), SAME_POINT)
+
+
+# --------------------------------------------------------------------------
+# vc_formula evaluated once and split by group == one patsy call per group
+# --------------------------------------------------------------------------
+
+def _nested_frame(seed=0):
+    """Schools with 1..4 classrooms each (labels shared across schools), unequal sizes."""
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(9):
+        rooms = rng.choice(list("pqrsu"), size=rng.integers(1, 5), replace=False)
+        for c in rooms:
+            for _ in range(rng.integers(1, 4)):
+                rows.append((f"s{s}", c, rng.normal(), rng.random() < 0.5))
+    d = pd.DataFrame(rows, columns=["school", "room", "x", "flag"])
+    d["roomcat"] = pd.Categorical(d["room"])
+    d["y"] = rng.normal(size=len(d))
+    return d.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+VC_FORMULAS = [
+    {"room": "0 + C(room)"},                          # fast: levels present in each school
+    {"room": "0 + C(room):x"},                        # fast: indicator times a covariate
+    {"room": "0 + C(room)", "slope": "0 + x"},        # fast: two components
+    {"room": "0 + C(roomcat)"},                       # fast: a pandas Categorical keeps every level
+    {"room": "0 + flag"},                             # fast: bool keeps both levels
+    {"room": "0 + C(room, levels=['p', 'q', 'r', 's', 'u'])"},
+    {"room": "1 + C(room)"},                          # per group: reduced coding
+    {"room": "0 + C(room) + C(flag)"},                # per group: a second, reduced factor
+    {"room": "0 + center(x)"},                        # per group: a stateful transform
+]
+
+
+@pytest.mark.parametrize("vc_formula", VC_FORMULAS, ids=lambda v: " | ".join(v.values()))
+def test_vc_formula_once_equals_per_group_patsy(vc_formula, monkeypatch):
+    """The vectorised build (formula._vc_terms) against its twin, statsmodels' per-group route."""
+    from refimpl import formula as formula_module
+
+    data = _nested_frame()
+    spec = dict(formula="y ~ x", data=data, groups="school", vc_formula=vc_formula)
+    fast = MixedLM.from_formula(**spec).design
+    monkeypatch.setattr(formula_module, "_vc_terms", lambda *a, **k: None)
+    slow = MixedLM.from_formula(**spec).design
+    assert fast.layout == slow.layout
+    assert fast.vc_column_names == slow.vc_column_names
+    assert np.array_equal(fast.vc_counts, slow.vc_counts)
+    assert np.array_equal(fast.Z, slow.Z)
+    assert (fast.Z_vc != slow.Z_vc).nnz == 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("vc_formula", VC_FORMULAS[:3] + VC_FORMULAS[6:7],
+                         ids=lambda v: " | ".join(v.values()))
+def test_vc_columns_and_names_match_statsmodels(vc_formula):
+    """Column names, order and values of each group's component matrices, as statsmodels has them."""
+    import statsmodels.api as sm
+
+    data = _nested_frame(1)
+    spec = dict(formula="y ~ x", data=data, groups="school", vc_formula=vc_formula)
+    ours = MixedLM.from_formula(**spec).design
+    theirs = sm.MixedLM.from_formula(**spec)
+    assert ours.vc_names == theirs.exog_vc.names
+    rows = ours.group_rows()
+    for j, name in enumerate(ours.vc_names):
+        s = ours.layout.vc_slots(j)
+        for g, lab in enumerate(ours.group_labels):
+            assert ours.vc_column_names[j][g] == theirs.exog_vc.colnames[j][g]
+            m = np.asarray(theirs.exog_vc.mats[j][g])
+            ours_g = ours.Z[rows[g]][:, s]
+            assert np.array_equal(ours_g[:, :m.shape[1]], m)
+            assert not ours_g[:, m.shape[1]:].any()                 # padding

@@ -49,7 +49,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from refimpl import MixedLM
 from refimpl.convergence import verdict
-from refimpl.checks import ConditioningWarning
+from refimpl.checks import ConditioningWarning, IdentifiabilityWarning
 from refimpl.fit import ConvergenceWarning
 
 REPORT = Path(__file__).parents[1] / "reports" / "robustness_counts.json"
@@ -77,6 +77,11 @@ KNOWN_ERRORS = {
     "random effects confounded with X": r"are confounded with the fixed effects",
     "all-zero random-effect term": r"have only zero columns in every group",
     "y scale out of range": r"has a scale .* outside the range",
+    "non-numeric response": r"the response .* is not numeric",
+    "complex values": r"has complex values; the model is for real data",
+    "formula term not evaluable": r"(a formula|the term .*) could not be evaluated",
+    "pandas indexes differ": r"pandas indexes of .* differ|index differs from data's index",
+    "column magnitude out of range": r"has values of size .* outside .* its squares would (over|under)flow",
     "exog_vc rows mismatch": r"the matrix for group .* has \d+ rows but the group has \d+",
     "likelihood not evaluable": r"the likelihood cannot be evaluated in double precision",
     "exog too badly conditioned": r"exog is too badly conditioned",
@@ -410,7 +415,7 @@ def classify(case):
 
 def _no_runtime_warnings(caught):
     bad = [w for w in caught if not (
-        issubclass(w.category, (ConvergenceWarning, ConditioningWarning))
+        issubclass(w.category, (ConvergenceWarning, ConditioningWarning, IdentifiabilityWarning))
         or (w.category is UserWarning and str(w.message).startswith("missing='drop'")))]
     if bad:
         raise SilentFailure("unexpected warnings: " + "; ".join(

@@ -120,9 +120,10 @@ class Warns:
 
 @dataclass
 class Raises:
-    """A ValueError whose message matches ``match`` (it names the input and the fix)."""
+    """A ValueError (or ``cls``) whose message matches ``match`` (it names the input and the fix)."""
     match: str
     kind: str = "error"
+    cls: type = ValueError
 
 
 @dataclass
@@ -291,6 +292,148 @@ def _set(key, fn):
     return mutate
 
 
+# --------------------------------------------------------------------------
+# Inputs nobody listed: the formula front end, indexes, extremes, labels
+# --------------------------------------------------------------------------
+
+def _wide_frame():
+    """SIM's data plus awkward columns: bool / string responses, quoted and non-ASCII names."""
+    data = _frame()
+    data["yb"] = data["y"] > data["y"].median()
+    data["ys"] = np.where(data["yb"], "up", "down")
+    data["x pos"] = data["x1"].abs() + 0.5
+    data["größe"] = data["x2"]
+    data["unused"] = 1.0
+    return data
+
+
+def _wide_run(formula, mutate=None, **kw):
+    def run():
+        data = _wide_frame()
+        if mutate:
+            mutate(data)
+        return MixedLM.from_formula(data=data, **{**SPEC, "formula": formula, **kw}).fit()
+    return run
+
+
+def _nan_at(column, row=5):
+    def mutate(data):
+        data.loc[row, column] = np.nan
+    return mutate
+
+
+def _check_equals_clean(formula, column, row=5):
+    def check(res):
+        data = _wide_frame().drop(index=row)
+        clean = _quiet_fit(MixedLM.from_formula(data=data, **{**SPEC, "formula": formula}))
+        _assert_same_fit(res, clean, tol=1e-10, what=f"drop NaN in {column}")
+    return check
+
+
+def _check_like_sim(res):
+    _assert_same_fit(res, _formula_fit(_frame()), tol=1e-10)
+
+
+def _pairs_arrays():
+    rng = np.random.default_rng(5)
+    G = 30
+    g = np.repeat(np.arange(G), 2)
+    x = rng.standard_normal(2 * G)
+    X = np.column_stack([np.ones(2 * G), x])
+    b = rng.standard_normal((G, 2))
+    y = X @ [1.0, 2.0] + b[g, 0] + 0.5 * b[g, 1] * x + 0.5 * rng.standard_normal(2 * G)
+    return dict(endog=y, exog=X, groups=g, exog_re=X)
+
+
+def _datetime_labels(a):
+    return pd.Timestamp("2024-01-01") + pd.to_timedelta(a["groups"], unit="D")
+
+
+def _check_same_as_arrays(res):
+    _assert_same_fit(res, _arrays_run()(), tol=1e-10)
+
+
+def _unhashable(a):
+    out = np.empty(len(a["groups"]), dtype=object)
+    out[:] = [[int(v)] for v in a["groups"]]
+    return out
+
+
+FRONT_END = [
+    # ---- the formula front end ----------------------------------------------------------
+    Entry("bool-response", "a bool response column (formula)", _wide_run("yb ~ x1 + x2"),
+          Raises(r"the response 'yb' .* is not numeric"),
+          "ValueError: patsy would make 0/1 dummies (statsmodels fits yb[False], sign flipped)"),
+    Entry("string-response", "a string response column (formula)", _wide_run("ys ~ x1 + x2"),
+          Raises(r"the response 'ys' .* is not numeric"), "ValueError naming the response"),
+    Entry("two-column-lhs", "'y + x1 ~ 1': two columns on the left", _wide_run("y + x1 ~ 1"),
+          Raises(r"left-hand side of formula 'y \+ x1 ~ 1' gives 2 columns"),
+          "ValueError (statsmodels keeps the first column and silently drops x1)"),
+    Entry("non-string-formula", "formula=3", _wide_run(3),
+          Raises(r"formula must be a formula string", cls=TypeError), "TypeError naming formula"),
+    Entry("re-formula-with-lhs", "re_formula='y ~ x1'", _wide_run("y ~ x1 + x2", re_formula="y ~ x1"),
+          Raises(r"re_formula 'y ~ x1' must not have a left-hand side"), "ValueError showing the fix"),
+    Entry("vc-formula-mixed-keys", "vc_formula with keys 'a' and 1",
+          _wide_run("y ~ x1 + x2", vc_formula={"a": "0 + C(a)", 1: "0 + x2"}),
+          Raises(r"vc_formula's keys .* must be strings"), "ValueError naming the keys"),
+    Entry("nan-under-transform", "NaN in x pos, formula uses np.log(Q('x pos'))",
+          _wide_run("y ~ np.log(Q('x pos')) + x2", _nan_at("x pos")),
+          Raises(r"1 rows have NaN or inf in columns \[\"np.log\(Q\('x pos'\)\)\"\]"),
+          "ValueError naming the term as patsy evaluates it"),
+    Entry("nan-in-non-ascii-column-drop", "NaN in größe, missing='drop'",
+          _wide_run("y ~ x1 + größe", _nan_at("größe"), missing="drop"),
+          Warns(UserWarning, r"dropped 1 of \d+ rows .* \['größe'\]",
+                _check_equals_clean("y ~ x1 + größe", "größe")),
+          "UserWarning; the fit equals the fit of the clean rows"),
+    Entry("nan-in-unused-column", "NaN in a column no formula uses", _wide_run("y ~ x1 + x2", _nan_at("unused")),
+          Value(_check_like_sim), "fits, as if the column were not there"),
+    Entry("nullable-float-with-NA", "a Float64 column holding pd.NA",
+          _wide_run("y ~ x1 + xf", lambda d: d.__setitem__(
+              "xf", pd.array(d["x2"].where(d.index != 4), dtype="Float64"))),
+          Raises(r"1 rows have NaN or inf in columns \['xf'\]"), "ValueError naming the column"),
+    # ---- pandas indexes -----------------------------------------------------------------
+    Entry("shuffled-pandas-index", "endog and exog as pandas with differently ordered indexes",
+          _arrays_run(lambda a: a.update(endog=pd.Series(a["endog"]),
+                                         exog=pd.DataFrame(a["exog"]).sample(frac=1.0, random_state=0))),
+          Raises(r"pandas indexes of endog and exog differ"),
+          "ValueError (statsmodels: 'indices not aligned'); never paired by position"),
+    Entry("misaligned-groups-series", "groups a Series whose index differs from data's",
+          (lambda: MixedLM.from_formula("y ~ x1 + x2", _frame(), groups=_frame()["g"].sample(
+              frac=1.0, random_state=1)).fit()),
+          Raises(r"groups is a pandas Series whose index differs"), "ValueError"),
+    # ---- numerical extremes -------------------------------------------------------------
+    Entry("one-endog-1e300", "one y of 1e300",
+          _arrays_run(_set("endog", lambda a: np.where(np.arange(40) == 3, 1e300, a["endog"]))),
+          Raises(r"endog column 'y' has values of size 1.0e\+300.*overflow"),
+          "ValueError naming the column (was: 'fitted exactly')"),
+    Entry("one-exog-1e200", "one x of 1e200",
+          _arrays_run(_set("exog", lambda a: np.column_stack(
+              [a["exog"][:, 0], np.where(np.arange(40) == 3, 1e200, a["exog"][:, 1])]))),
+          Raises(r"exog column 'x1' has values of size 1.0e\+200.*overflow"),
+          "ValueError naming the column (was: 'linearly dependent')"),
+    Entry("covariate-times-1e-160", "a covariate scaled by 1e-160",
+          _arrays_run(_set("exog", lambda a: a["exog"] * [1.0, 1e-160])),
+          Raises(r"exog column 'x1' has values of size .*underflow"),
+          "ValueError naming the column (was: a failed Cholesky)"),
+    Entry("complex-endog", "complex endog", _arrays_run(_set("endog", lambda a: a["endog"] + 1j)),
+          Raises(r"endog has complex values"), "ValueError (numpy would drop the imaginary part)"),
+    # ---- labels -------------------------------------------------------------------------
+    Entry("group-column-named-0", "groups=0, a column named 0",
+          lambda: MixedLM.from_formula("y ~ x1 + x2", _frame().rename(columns={"g": 0}), groups=0,
+                                       re_formula="~x1", vc_formula={"a": "0 + C(a)"}).fit(),
+          Value(_check_like_sim), "fits, the same as the column named g"),
+    Entry("unhashable-labels", "group labels that are lists", _arrays_run(_set("groups", _unhashable)),
+          Raises(r"groups must hold hashable labels.*row 0 holds list"), "ValueError naming the row"),
+    Entry("datetime-labels", "datetime64 group labels", _arrays_run(_set("groups", _datetime_labels)),
+          Value(_check_same_as_arrays), "fits with no pandas warning; the same as integer labels"),
+    # ---- designs statsmodels and lme4 fit (refused before; only proofs are refused now) ---
+    Entry("as-many-random-effects-as-rows", "groups of 2 rows, random intercept and slope",
+          lambda: MixedLM(**_pairs_arrays()).fit(),
+          Warns(checks.IdentifiabilityWarning, r"not larger than the number of random effects", _finite),
+          "IdentifiabilityWarning (lme4 refuses); the parameters are identified, the fit goes on"),
+]
+
+
 CATALOGUE = [
     # ---- missing and non-finite values --------------------------------------------------
     *[Entry(f"{bad}-in-{role}", f"one {bad} in {role}", _poisoned(role, value),
@@ -309,7 +452,7 @@ CATALOGUE = [
           "ValueError naming the column"),
     Entry("missing-group-label", "a missing (None/NaN) group label",
           _arrays_run(_set("groups", lambda a: np.where(np.arange(40) == 6, None, a["groups"]))),
-          Raises(r"groups has 1 missing labels \(None/NaN\), first at row 6"),
+          Raises(r"groups has 1 missing labels \(None/NaN/NaT\), first at row 6"),
           "ValueError naming the row"),
     Entry("missing-group-label-drop", "a missing group label, missing='drop'",
           _arrays_run(_set("groups", lambda a: np.where(np.arange(40) == 7, None, a["groups"])),
@@ -344,14 +487,17 @@ CATALOGUE = [
           Value(_check_crossed_single_group), "fits; converged"),
     Entry("all-groups-size-1", "every group has one row, random intercept",
           _arrays_run(_set("groups", lambda a: np.arange(40)), exog_re=None),
-          Raises(r"number of observations \(40\) is not larger than the number of random effects \(40\)"),
-          "ValueError (lme4's check.nobs.vs.nRE): intercept and residual variance not identifiable"),
+          Raises(r"number of observations \(40\) is not larger than the number of random effects "
+                 r"\(40\).*cannot be identified"),
+          "ValueError: Z Z' = I, so intercept and residual variance move together (a proof, "
+          "not only lme4's check.nobs.vs.nRE)"),
     Entry("re-dimension-above-group-sizes", "3 random effects, groups of 2 rows",
           _arrays_run(_set("groups", lambda a: np.repeat(np.arange(20), 2)),
                       exog_re=np.column_stack([np.ones(40), np.linspace(-1, 1, 40),
                                                np.linspace(-1, 1, 40) ** 2])),
-          Raises(r"number of observations \(40\) is not larger than the number of random effects \(60\)"),
-          "ValueError (lme4's check.nobs.vs.nRE)"),
+          Raises(r"number of observations \(40\) is not larger than the number of random effects "
+                 r"\(60\).*cannot be identified"),
+          "ValueError: I and the Z E_k Z' are linearly dependent (a proof of non-identifiability)"),
     Entry("mixed-type-group-labels", "group labels of mixed types (int, str, tuple)",
           _arrays_run(_set("groups", lambda a: _mixed_labels(a["groups"]))),
           Value(_check_same_as_int_labels),
@@ -411,11 +557,11 @@ CATALOGUE = [
           "ValueError: no digits of the signal are left"),
     Entry("endog-scale-1e-150", "y multiplied by 1e-150",
           _arrays_run(_set("endog", lambda a: a["endog"] * 1e-150)),
-          Raises(r"endog has a scale .* outside the range.*multiply endog"),
+          Raises(r"endog column .* has values of size .* outside.*Rescale"),
           "ValueError: rescale y (the model is equivariant)"),
     Entry("endog-scale-1e150", "y multiplied by 1e150",
           _arrays_run(_set("endog", lambda a: a["endog"] * 1e150)),
-          Raises(r"endog has a scale .* outside the range"), "ValueError: rescale y"),
+          Raises(r"endog column .* has values of size .* outside"), "ValueError: rescale y"),
     # ---- boundary fits ------------------------------------------------------------------
     *[Entry(f"zero-variance-random-effect-{'reml' if reml else 'ml'}",
             "random intercept whose between-group variance is exactly 0",
@@ -437,6 +583,7 @@ CATALOGUE = [
           _arrays_run(fit_kw=dict(method="newton", maxiter=1)),
           Warns(ConvergenceWarning, r"not converged.*maxiter", _finite),
           "ConvergenceWarning; converged=False, finite estimates"),
+    *FRONT_END,
 ]
 
 
@@ -446,9 +593,9 @@ def test_catalogue(entry):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if isinstance(exp, Raises):
-            with pytest.raises(ValueError, match=exp.match) as info:
+            with pytest.raises(exp.cls, match=exp.match) as info:
                 entry.run()
-            assert type(info.value) is ValueError
+            assert type(info.value) is exp.cls
             return
         out = entry.run()
     messages = [f"{w.category.__name__}: {w.message}" for w in caught]
@@ -504,6 +651,27 @@ def catalogue_markdown():
         f"- after a fit, `ConditioningWarning` when y0'y0 / qf exceeds 1e{model.CANCELLATION_DIGITS}:"
         " the quadratic form is a difference of sums of squares, so it keeps only"
         " 16 - log10(y0'y0 / qf) digits (variance ratios of about 1e8 and more).",
+        f"- every column's length (root sum of squares) must lie in `MAGNITUDE_RANGE` = {checks.MAGNITUDE_RANGE}:"
+        " beyond it its squares overflow or underflow, and the damage would surface far away.",
+        f"- the covariance matrices I, Z E_k Z' count as linearly dependent (the variance parameters"
+        f" are not identifiable: a refusal) when their unit-diagonal Gram matrix has an eigenvalue"
+        f" below `IDENTIFIABILITY_TOL` = {checks.IDENTIFIABILITY_TOL:g}.",
+        "",
+        "## Decisions",
+        "",
+        "- A refusal is a proof. A design is refused only when the likelihood is provably"
+        " unbounded (y fitted exactly by X and Z while rank [X | Z] < n) or the parameters"
+        " provably not identifiable (I and the Z E_k Z' linearly dependent). lme4's"
+        " check.nobs.vs.nRE alone (n <= random effects of a term) is an"
+        " `IdentifiabilityWarning`, and the fit goes on (statsmodels' own test designs with"
+        " square Z_i or groups of two rows with a random slope are fitted).",
+        "- The formula front end reads patsy's own parse: missing values are those of the"
+        " terms as evaluated (np.log(x), Q('my x'), non-ASCII names), a NaN in a column no"
+        " formula uses is ignored, and the response must be one numeric column.",
+        "- pandas inputs are paired by index only when their indexes are equal; otherwise a"
+        " ValueError (never pairing by position). Complex numbers are refused, not truncated.",
+        "- Group labels: any hashable value (datetimes included, sorted as numpy sorts them);"
+        " a column of any name (0 too) via groups=name; lists and other unhashables are refused.",
         "",
         "Also tested in `tests/test_robustness.py`: equivariance of every estimate under",
         "y -> a y + X c (a = 1e-8, 1e8, -3; an intercept shift of 1e8), invariance under",
