@@ -85,11 +85,57 @@ def check_indexes_aligned(**inputs):
                              f"{name} = {name}.loc[{first}.index]) or pass numpy arrays.")
 
 
+class VCSpec:
+    """statsmodels' variance-component specification (same attributes, same meaning).
+
+    names[k] is the name of component k; mats[k][i] the (n_i, m) design matrix
+    of component k in group i (groups in sorted-label order, statsmodels'
+    group order); colnames[k][i] the names of its columns.
+    """
+
+    def __init__(self, names, colnames, mats):
+        self.names, self.colnames, self.mats = names, colnames, mats
+
+
+class DeprecatedVCFormatWarning(UserWarning):
+    """exog_vc given as a dict of dicts: the format statsmodels deprecates (it warns the same way)."""
+
+
+def _is_vcspec(exog_vc):
+    return all(hasattr(exog_vc, a) for a in ("names", "colnames", "mats"))
+
+
+def _vcspec_to_dict(exog_vc, labels):
+    """A VCSpec (statsmodels' or ours) as the dict-of-dicts form, checking its shape."""
+    names, colnames, mats = list(exog_vc.names), list(exog_vc.colnames), list(exog_vc.mats)
+    if not (len(names) == len(colnames) == len(mats)):
+        raise ValueError(f"exog_vc (VCSpec) has {len(names)} names, {len(colnames)} colnames and "
+                         f"{len(mats)} mats; give one of each per variance component")
+    out = {}
+    for k, name in enumerate(names):
+        if len(mats[k]) != len(labels) or len(colnames[k]) != len(labels):
+            raise ValueError(f"exog_vc.mats[{k}] ({name!r}) has {len(mats[k])} matrices and colnames "
+                             f"{len(colnames[k])} lists, but there are {len(labels)} groups: give "
+                             "one per group, in sorted group-label order")
+        out[name] = {lab: pd.DataFrame(np.asarray(m), columns=[str(c) for c in cols])
+                     if np.ndim(m) == 2 and len(cols) == np.shape(m)[1] else m
+                     for lab, m, cols in zip(labels, mats[k], colnames[k])}
+    return out
+
+
 def _vc_blocks(exog_vc, labels):
-    """statsmodels' exog_vc dict {name: {group label: (n_g, m) matrix}} -> names, blocks, column names."""
+    """statsmodels' exog_vc (a VCSpec, or the dict {name: {group label: (n_g, m) matrix}}
+    that statsmodels deprecates) -> names, blocks, column names."""
+    if _is_vcspec(exog_vc):
+        exog_vc = _vcspec_to_dict(exog_vc, labels)
+    elif isinstance(exog_vc, dict):
+        warnings.warn("Using deprecated variance components format: exog_vc as a dict of dicts "
+                      "(statsmodels warns the same way; refimpl accepts both). Pass a "
+                      "refimpl.VCSpec(names, colnames, mats) to silence this.",
+                      DeprecatedVCFormatWarning, stacklevel=5)
     if not isinstance(exog_vc, dict):
-        raise ValueError(f"exog_vc must be a dict {{vc_name: {{group_label: matrix}}}}, got "
-                         f"{type(exog_vc).__name__}")
+        raise ValueError(f"exog_vc must be a VCSpec(names, colnames, mats) or a dict "
+                         f"{{vc_name: {{group_label: matrix}}}}, got {type(exog_vc).__name__}")
     keys = list(exog_vc)
     if not all(isinstance(k, str) for k in keys):
         raise ValueError(f"exog_vc's keys (variance component names) must be strings, got {keys!r}")

@@ -35,8 +35,8 @@ class Profile:
         indefinite); the refit optimum does not depend on them.
         """
         from . import arguments
-        num_low = arguments.positive_int("num_low", num_low)
-        num_high = arguments.positive_int("num_high", num_high)
+        num_low = arguments.integer("num_low", num_low, minimum=0)
+        num_high = arguments.integer("num_high", num_high, minimum=0)
         dist_low = arguments.real("dist_low", dist_low, minimum=0.0, open_interval=True)
         dist_high = arguments.real("dist_high", dist_high, minimum=0.0, open_interval=True)
         model, theta, j = self._profile_target(re_ix, vtype)
