@@ -238,8 +238,24 @@ class _Coords:
         return l, self.jacobian(x).T @ d_th
 
 
-def _maximise(coords, x0, maxiter=100):
-    """Safeguarded Newton on f(x); Hessian by central differences of the analytic gradient."""
+def _fd_hessian(value, x):
+    """Central differences of the analytic gradient (symmetrised)."""
+    h = 1e-5 * np.maximum(np.abs(x), 1e-2)
+    H = np.empty((len(x), len(x)))
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h[i]
+        H[:, i] = (value(x + e)[1] - value(x - e)[1]) / (2 * h[i])
+    return 0.5 * (H + H.T)
+
+
+def _maximise(coords, x0, H0=None, maxiter=100):
+    """Safeguarded quasi-Newton on f(x) with the analytic gradient.
+
+    The first Hessian is central differences of the gradient (or H0, the last
+    one at a neighbouring profile point); BFGS updates it after each step.
+    Returns (x, f, H).
+    """
     x = np.asarray(x0, float).copy()
 
     def value(z):
@@ -252,31 +268,31 @@ def _maximise(coords, x0, maxiter=100):
     if not np.isfinite(f):
         raise ValueError(f"profile of {coords.param.name} at {coords.value!r}: the likelihood is "
                          "not defined at the start point")
-    for _ in range(maxiter):
+    H = _fd_hessian(value, x) if H0 is None else H0.copy()
+    for it in range(maxiter):
         if np.max(np.abs(g) * np.maximum(np.abs(x), 1.0), initial=0.0) < INNER_GTOL * max(abs(f), 1.0):
-            return x, f
-        h = 1e-5 * np.maximum(np.abs(x), 1e-2)
-        H = np.empty((len(x), len(x)))
-        for i in range(len(x)):
-            e = np.zeros(len(x))
-            e[i] = h[i]
-            H[:, i] = (value(x + e)[1] - value(x - e)[1]) / (2 * h[i])
-        H = 0.5 * (H + H.T)
+            return x, f, H
         s, _ = newton_direction(g, H)
         t = 1.0
         while True:
             f_new, g_new = value(x + t * s)
-            if f_new >= f + 1e-4 * t * float(g @ s) or (f_new >= f and t < 1e-3):
+            if f_new >= f + 1e-4 * t * float(g @ s):
                 break
             t /= 2
             if t < 1e-10:
-                return x, f
-        if np.max(np.abs(t * s) / np.maximum(np.abs(x), 1.0)) < 1e-13:
-            return x + t * s, f_new
-        x, f, g = x + t * s, f_new, g_new
-    warnings.warn(f"profile of {coords.param.name} at {coords.value!r}: inner Newton reached "
+                if H0 is not None or it > 0:          # a stale Hessian: start again from differences
+                    return _maximise(coords, x, None, maxiter)
+                return x, f, H
+        step, dg = t * s, g_new - g
+        x, f, g = x + step, f_new, g_new
+        if float(step @ -dg) > 1e-300:                # BFGS on B = -H, curvature condition
+            Bs = -H @ step
+            H = H + np.outer(Bs, Bs) / float(step @ Bs) + np.outer(dg, dg) / float(step @ dg)
+        if np.max(np.abs(step) / np.maximum(np.abs(x), 1.0)) < 1e-14:
+            return x, f, H
+    warnings.warn(f"profile of {coords.param.name} at {coords.value!r}: inner quasi-Newton reached "
                   f"maxiter={maxiter}", RuntimeWarning, stacklevel=3)
-    return x, f
+    return x, f, H
 
 
 # --------------------------------------------------------------------------
@@ -309,7 +325,7 @@ class Profiler:
         self.theta_hat = ml.theta.copy()
         self.base_llf = float(ml.llf)
         self.estimates = lme4_scale(self.theta_hat, ml.scale, ml.fe_params.to_numpy(), model)
-        self._warm = {}
+        self._warm, self._warm_H = {}, {}
 
     def param(self, name):
         for p in self.params:
@@ -331,8 +347,11 @@ class Profiler:
         # even there): never start on it. Start from the last profile point otherwise.
         if x0 is None or np.any(self._variances(coords.theta(x0)) < 1e-6 * self._variances(self.theta_hat)):
             x0 = coords.from_theta(self.theta_hat)
-        x, f = _maximise(coords, x0)
-        self._warm[param.name] = x
+            H0 = None
+        else:
+            H0 = self._warm_H.get(param.name)
+        x, f, H = _maximise(coords, x0, H0)
+        self._warm[param.name], self._warm_H[param.name] = x, H
         return f
 
     def _variances(self, theta):
@@ -371,6 +390,7 @@ class Profiler:
         target = side * z
         f = lambda v: self.zeta(param, v) - target          # noqa: E731
         self._warm.pop(param.name, None)
+        self._warm_H.pop(param.name, None)
         if param.kind == "beta":
             se = np.sqrt(self.ml.scale * np.linalg.inv(self.ml.point.XtVinvX)[param.k, param.k])
             step = se * z
