@@ -7,8 +7,9 @@
 * lme4's ``confint(method = "profile")`` on Dyestuff, sleepstudy, Pastes and
   Penicillin (tests marked ``r``). lme4 interpolates zeta with a spline through
   the points it profiled, so it agrees with our root-found limits to about
-  4-5 significant digits; with ``delta.cutoff = 1/64`` (a finer grid) to 6-7,
-  which says the remaining difference is lme4's interpolation.
+  4-8 significant digits; with ``delta.cutoff = 1/64`` (a finer grid, slow
+  tests) to 6-12, which says the remaining difference is lme4's interpolation
+  (the closed-form test says which side is right).
 """
 
 import warnings
@@ -265,25 +266,34 @@ def compare(ours, theirs, mapping):
     return df
 
 
-@pytest.mark.r
-@pytest.mark.parametrize("case", sorted(LME4_CASES))
-def test_profile_ci_matches_lme4(r, case):
+def check_against_lme4(case, cutoff, min_digits):
     dname, formula, mapping = LME4_CASES[case]
     ours = conf_int_profile(build_case(case).fit())
-    theirs = lme4_confint(r, datasets.load(dname), formula, cutoff=1 / 64)
+    theirs = lme4_confint(None, datasets.load(dname), formula, cutoff=cutoff)
     df = compare(ours, theirs, mapping)
-    print(f"\n{case} (lme4 delta.cutoff = 1/64)\n", df.to_string())
-    assert np.all(df.digits >= 5), df.to_string()     # 1e-5 relative or better
+    print(f"\n{case} (lme4 delta.cutoff = {cutoff})\n", df.to_string())
+    assert np.all(df.digits >= min_digits), df.to_string()
 
 
 @pytest.mark.r
-def test_profile_ci_matches_lme4_default_grid(r):
-    """lme4's default confint(method = "profile") (delta.cutoff = 1/8): 1e-4 relative."""
-    dname, formula, mapping = LME4_CASES["sleepstudy"]
-    ours = conf_int_profile(build_case("sleepstudy").fit())
-    df = compare(ours, lme4_confint(r, datasets.load(dname), formula), mapping)
-    print("\nsleepstudy (lme4 default grid)\n", df.to_string())
-    assert np.all(df.digits >= 4), df.to_string()
+def test_profile_ci_matches_lme4_dyestuff_fine_grid(r):
+    """With lme4's grid refined (delta.cutoff = 1/64) its spline error drops to ~1e-6."""
+    check_against_lme4("dyestuff", 1 / 64, 6)
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("case", ["pastes", "sleepstudy"])
+def test_profile_ci_matches_lme4_default_grid(r, case):
+    """lme4's default confint(method = "profile") (delta.cutoff = 1/8): 1e-4 relative or better."""
+    check_against_lme4(case, 1 / 8, 4)
+
+
+@pytest.mark.r
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["pastes", "sleepstudy"])
+def test_profile_ci_matches_lme4_fine_grid(r, case):
+    """delta.cutoff = 1/64: 1e-5 relative or better (measured: 8.9 to 12 digits)."""
+    check_against_lme4(case, 1 / 64, 5)
 
 
 @pytest.mark.r
@@ -303,9 +313,9 @@ def test_profile_ci_penicillin_matches_lme4(r):
                                  vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"})
     ours = conf_int_profile(model.fit())
     theirs = lme4_confint(r, data[["diameter", "plate", "sample"]],
-                          "diameter ~ 1 + (1 | plate) + (1 | sample)", cutoff=1 / 64)
+                          "diameter ~ 1 + (1 | plate) + (1 | sample)", cutoff=1 / 8)
     mapping = {"sd_(Intercept)|plate": "sd_plate", "sd_(Intercept)|sample": "sd_sample",
                "sigma": "sigma", "(Intercept)": "Intercept"}
     df = compare(ours, theirs, mapping)
-    print("\npenicillin (lme4 delta.cutoff = 1/64)\n", df.to_string())
-    assert np.all(df.digits >= 5), df.to_string()
+    print("\npenicillin (lme4 delta.cutoff = 1/8)\n", df.to_string())
+    assert np.all(df.digits >= 4), df.to_string()
