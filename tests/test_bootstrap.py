@@ -154,3 +154,17 @@ def test_coverage_bootstrap_200():
     cov = pd.concat(hits, axis=1).mean(axis=1)
     print(f"\nbootstrap percentile 95% coverage over 200 data sets (99 refits each):\n{cov}")
     assert np.all((cov > 0.85) & (cov < 0.99))
+
+
+def test_conf_int_entry_point(dyestuff_fit):
+    from refimpl import intervals
+
+    a = intervals.conf_int(dyestuff_fit, method="boot", n=6, seed=4, n_jobs=1)
+    b = boot.bootstrap(dyestuff_fit, n=6, seed=4, n_jobs=1).conf_int()
+    assert a.equals(b)
+    p = intervals.conf_int(dyestuff_fit, method="profile", params=["sigma"])
+    assert list(p.index) == ["sigma"] and p.lower.iloc[0] < p.estimate.iloc[0] < p.upper.iloc[0]
+    with pytest.raises(ValueError, match="method"):
+        intervals.conf_int(dyestuff_fit, method="wald")
+    with pytest.raises(ValueError, match="alpha"):
+        intervals.conf_int(dyestuff_fit, alpha=0.0)

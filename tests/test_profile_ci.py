@@ -319,3 +319,22 @@ def test_profile_ci_penicillin_matches_lme4(r):
     df = compare(ours, theirs, mapping)
     print("\npenicillin (lme4 delta.cutoff = 1/8)\n", df.to_string())
     assert np.all(df.digits >= 4), df.to_string()
+
+
+@pytest.mark.r
+@pytest.mark.slow
+def test_timing_against_lme4(r):
+    """Profile CIs for every parameter of sleepstudy (random slopes), refimpl and lme4, one run."""
+    import time
+
+    from validation import rbridge
+
+    d = rbridge.to_r_dataframe(datasets.load("sleepstudy"))
+    fm = r.r("function(d) lme4::lmer(Reaction ~ Days + (Days | Subject), d)")(d)
+    t_r = r.r("function(fm) system.time(confint(fm, method = 'profile'))[['elapsed']]")(fm)[0]
+    res = build_case("sleepstudy").fit()
+    t0 = time.perf_counter()
+    conf_int_profile(res)
+    t_py = time.perf_counter() - t0
+    print(f"\nsleepstudy profile CIs: refimpl {t_py:.2f} s, lme4 confint(method = 'profile') {t_r:.2f} s")
+    assert t_py < 10 * t_r
