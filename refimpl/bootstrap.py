@@ -34,6 +34,7 @@ import pandas as pd
 
 from . import arguments
 from .checks import r_factor
+from .parameters import MixedLMParams
 from .profile_ci import lme4_scale, profile_params
 
 _WORKER = {}
@@ -76,10 +77,11 @@ def _replicate(seed_seq):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = with_response(model, y).fit(reml=w["reml"], start_params=w["theta"])
+            start = MixedLMParams.from_profile(w["theta"], model.k_re)
+            res = with_response(model, y).fit(reml=w["reml"], start_params=start)
     except (ValueError, np.linalg.LinAlgError) as err:
         return np.full(n_par, np.nan), f"fit raised {type(err).__name__}: {err}"
-    values = lme4_scale(res.theta, res.scale, res.fe_params.to_numpy(), model)
+    values = lme4_scale(res.theta, res.scale, np.asarray(res.fe_params, float), model)
     if not res.converged:
         return values, f"did not pass the convergence verdict: {res.convergence.reason}"
     return values, None
@@ -140,7 +142,7 @@ def bootstrap(results, n=1000, seed=None, n_jobs=None, progress=False):
     model = results.model
     ss = np.random.SeedSequence(seed)
     children = ss.spawn(n)
-    beta = results.fe_params.to_numpy()
+    beta = np.asarray(results.fe_params, float)
     args = (model, results.theta.copy(), float(results.scale), beta, results.reml)
     out = [None] * n
 

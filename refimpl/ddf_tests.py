@@ -37,7 +37,7 @@ def t_test(results, L, rhs=0.0, ddf="satterthwaite", alpha=0.05):
     ddf = arguments.choice("ddf", str(ddf).lower(), DDF)
     alpha = arguments.probability("alpha", alpha)
     L, rhs = _contrast(results, L, rhs)
-    beta = results.fe_params.to_numpy()
+    beta = np.asarray(results.fe_params, float)
     est = L @ beta
     if ddf == "satterthwaite":
         var, df = satterthwaite.contrast_df(results, L)
@@ -57,7 +57,7 @@ def f_test(results, L, rhs=0.0, ddf="satterthwaite"):
     """The joint test of L beta = rhs: NumDF, DenDF, F value, Pr(>F) (lmerTest's contestMD)."""
     ddf = arguments.choice("ddf", str(ddf).lower(), DDF)
     L, rhs = _contrast(results, L, rhs)
-    beta = results.fe_params.to_numpy()
+    beta = np.asarray(results.fe_params, float)
     beta0 = np.linalg.pinv(L) @ rhs
     diff = beta - beta0
     if ddf == "kenward-roger":

@@ -17,7 +17,7 @@ Each profile point is a constrained refit. beta is always profiled in closed
 form (GLS, or GLS with beta_j = v held: eq:constrained-gls), and so is
 sigma2 when the constraint allows; what is left is a smooth problem over a
 few unconstrained coordinates x, solved by safeguarded Newton (newton.py's
-direction) with the *analytic* gradient (model.score, model.score_full:
+direction) with the *analytic* gradient (model.score_profile, model.score_user:
 eq:profile-gradient), a first Hessian from central differences of that
 gradient and BFGS updates (profile_constrained.py).
 The roots zeta(v) = +-z are found by ``scipy.optimize.brentq`` to XTOL
@@ -29,6 +29,7 @@ when its profile does not cross inside. A fit that is itself on the boundary
 (a zero variance) raises ValueError: use the parametric bootstrap.
 """
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from . import arguments
-from .parameters import unpack_profile
+from .parameters import MixedLMParams, unpack_profile
 from .profile_constrained import _Coords, _maximise, constrained_llf  # noqa: F401 (re-exported)
 
 #: brentq's absolute tolerance on a limit, relative to the parameter's scale.
@@ -122,7 +123,7 @@ class Profiler:
         if results.reml:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ml = model.fit(reml=False, start_params=results.theta)
+                ml = _detached(model).fit(reml=False, start_params=_start(results.theta, model))
         if ml.singular or results.singular:
             raise ValueError(
                 "profile intervals at a boundary fit: a random-effect variance is estimated as 0 "
@@ -133,7 +134,7 @@ class Profiler:
         self.params = profile_params(model)
         self.theta_hat = ml.theta.copy()
         self.base_llf = float(ml.llf)
-        self.estimates = lme4_scale(self.theta_hat, ml.scale, ml.fe_params.to_numpy(), model)
+        self.estimates = lme4_scale(self.theta_hat, ml.scale, np.asarray(ml.fe_params, float), model)
         self._warm, self._warm_H = {}, {}
 
     def param(self, name):
@@ -188,9 +189,10 @@ class Profiler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if free.any():
-                return float(self.model.fit(reml=False, start_params=theta0, free=free.astype(float),
-                                            method="newton").llf)
-            return float(self.model.loglike(theta0, reml=False))
+                return float(_detached(self.model).fit(
+                    reml=False, start_params=_start(theta0, self.model), free=free.astype(float),
+                    method="newton").llf)
+            return float(self.model.loglike_profile(theta0, reml=False))
 
     # ---------------------------------------------------------------
     def limit(self, param, z, side):
@@ -238,6 +240,17 @@ class Profiler:
                 v = 0.0                                    # zeta(0) < -z: bracket down to 0
                 break
         return optimize.brentq(f, v, prev, xtol=XTOL * est, rtol=1e-15)
+
+
+def _detached(model):
+    """A shallow copy of the model to refit: fit() records reml/free on the model it fits
+    (statsmodels' habit), and the caller's model must not change under them."""
+    return copy.copy(model)
+
+
+def _start(theta, model):
+    """start_params for fit() from a profile vector theta."""
+    return MixedLMParams.from_profile(theta, model.k_re)
 
 
 def _profiler(results):

@@ -49,11 +49,11 @@ def _pieces(model, theta):
     pt = model.point(theta)
     n, p, K = pt.n_obs, pt.k_fe, len(theta)
     qf = pt.qf
-    lp = float(model.loglike(theta, reml=False))
-    g_p = model.score(theta, reml=False)
+    lp = float(model.loglike_profile(theta, reml=False))
+    g_p = model.score_profile(theta, reml=False)
     s2 = qf / (2.0 * n)
     cov_re, vcomp = profile_to_user(theta, model.k_re, s2)
-    sf = model.score_full(pt.beta_hat, cov_re, vcomp, s2, reml=False)
+    sf = model.score_user(pt.beta_hat, cov_re, vcomp, s2, reml=False)
     s_theta = s2 * sf[p:p + K]
     g_q = -(2.0 * qf / n) * (s_theta - g_p)
     return _Pieces(lp, g_p, qf, g_q, pt.beta_hat.copy(), np.linalg.inv(pt.XtVinvX), n)
@@ -100,7 +100,7 @@ def constrained_llf(model, param, value, theta):
     s2 = qf_j / n
     cov_re, vcomp = profile_to_user(theta, model.k_re, s2)
     p, K = len(beta), len(theta)
-    sf = model.score_full(beta, cov_re, vcomp, s2, reml=False)
+    sf = model.score_user(beta, cov_re, vcomp, s2, reml=False)
     return l, s2 * sf[p:p + K]
 
 

@@ -52,15 +52,15 @@ def _check(results):
 def qf_gradient(model, theta, reml):
     """g_q = d qf / d theta from the analytic scores (as profile_ci._pieces)       (eq:profile-gradient).
 
-    model.score_full at sigma2 = qf/(2m) weighs u'E_k u by m/qf; the profiled
+    model.score_user at sigma2 = qf/(2m) weighs u'E_k u by m/qf; the profiled
     score by m/(2 qf); their difference is m/(2 qf) u'E_k u = -m/(2 qf) g_q.
     """
     pt = model.point(theta)
     m, p, K = pt.n_eff(reml), pt.k_fe, len(theta)
     s2 = pt.qf / (2.0 * m)
     cov_re, vcomp = profile_to_user(theta, model.k_re, s2)
-    sf = model.score_full(pt.beta_hat, cov_re, vcomp, s2, reml=reml)
-    return -(2.0 * pt.qf / m) * (s2 * sf[p:p + K] - model.score(theta, reml=reml))
+    sf = model.score_user(pt.beta_hat, cov_re, vcomp, s2, reml=reml)
+    return -(2.0 * pt.qf / m) * (s2 * sf[p:p + K] - model.score_profile(theta, reml=reml))
 
 
 def hessian_varpar(results):

@@ -338,3 +338,11 @@ def test_timing_against_lme4(r):
     t_py = time.perf_counter() - t0
     print(f"\nsleepstudy profile CIs: refimpl {t_py:.2f} s, lme4 confint(method = 'profile') {t_r:.2f} s")
     assert t_py < 10 * t_r
+
+
+def test_callers_model_is_not_changed():
+    """The ML refits run on a copy: fit() records reml on the model it fits (statsmodels' habit)."""
+    model = build_case("dyestuff")
+    res = model.fit()
+    conf_int_profile(res, params=["sigma"])
+    assert model.reml is True and res.reml is True
