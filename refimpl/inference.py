@@ -97,12 +97,24 @@ class Inference:
             z = self._params / self._bse
         return self._vector(2.0 * sps.norm.sf(np.abs(z)), self.param_names)
 
-    def conf_int(self, alpha=0.05, cols=None):
+    def conf_int(self, alpha=0.05, cols=None, method="wald", **kwargs):
         """Wald intervals params -/+ z_{1-alpha/2} bse; columns 0 and 1 (statsmodels' layout).
 
         alpha in (0, 1) (alpha=95 is refused); cols: positions or names of the
         parameters wanted (default all). DataFrame for pandas input, (k, 2) array otherwise.
+        Ours: method="profile" (lme4's profile-likelihood intervals on its sd/cor
+        scale, refimpl/profile_ci.py) or "boot" (parametric bootstrap,
+        refimpl/bootstrap.py); kwargs go to those.
         """
+        method = arguments.choice("method", method, ("wald", "profile", "boot"))
+        if method != "wald":
+            if cols is not None:
+                raise ValueError("cols= selects Wald intervals; with method='profile' or 'boot' "
+                                 "pass params=[...] (lme4's parameter names) instead")
+            from .intervals import conf_int
+            return conf_int(self, alpha=alpha, method=method, **kwargs)
+        if kwargs:
+            raise TypeError(f"conf_int(method='wald') got unexpected arguments {sorted(kwargs)}")
         alpha = arguments.probability("alpha", alpha)
         idx = list(range(len(self.param_names))) if cols is None else self._param_positions("cols", cols)
         z = sps.norm.ppf(1.0 - alpha / 2.0)
@@ -113,14 +125,38 @@ class Inference:
         return pd.DataFrame(ci, index=[self.param_names[i] for i in idx], columns=[0, 1])
 
     # ------------------------------------------------------------------
+    # Inference beyond statsmodels (ours): profiles, bootstrap, ddf tables
+    # ------------------------------------------------------------------
+    def profile(self, alpha=0.01, n_points=21, params=None):
+        """lme4-style profile traces (param, value, zeta) for plots (refimpl/profile_ci.py)."""
+        from .profile_ci import profile
+        return profile(self, alpha=alpha, n_points=n_points, params=params)
+
+    def bootstrap(self, n=1000, seed=None, n_jobs=None, progress=False):
+        """Parametric bootstrap: simulate from the fit, refit, collect (refimpl/bootstrap.py)."""
+        from .bootstrap import bootstrap
+        return bootstrap(self, n=n, seed=seed, n_jobs=n_jobs, progress=progress)
+
+    def anova(self, ddf="satterthwaite", terms=None):
+        """F test of each fixed-effect term with Satterthwaite or Kenward-Roger ddf (a DataFrame)."""
+        from .ddf_tests import anova
+        return anova(self, ddf=ddf, terms=terms)
+
+    # ------------------------------------------------------------------
     # Tests of R params = q (module docstring)
     # ------------------------------------------------------------------
-    def t_test(self, r_matrix, use_t=None):
+    def t_test(self, r_matrix, use_t=None, df=None, alpha=0.05):
         """One test per row of R (over the fixed effects) of R beta = q; statsmodels' ContrastResults fields.
 
         r_matrix: (r, k_fe) array or 1-d row (q = 0), a (R, q) tuple, or
         constraint string(s) over the fixed-effect names, e.g. "Time = 0".
+        Ours: df="satterthwaite" or "kenward-roger" gives small-sample t tests
+        (lmerTest's and pbkrtest's definitions) as a DataFrame, one row per contrast.
         """
+        if df is not None:
+            from .ddf_tests import t_test
+            R, q = self._constraints("r_matrix", r_matrix, self.exog_names)
+            return t_test(self, R, rhs=q, ddf=df, alpha=alpha)
         use_t = self.use_t if use_t is None else arguments.boolean("use_t", use_t)
         R, q = self._constraints("r_matrix", r_matrix, self.exog_names)
         R = np.hstack([R, np.zeros((len(R), len(self.theta)))])    # statsmodels pads theta with 0
