@@ -94,4 +94,5 @@ NOTATION = [
     dict(symbol=r"\mathcal{B},\ \rho,\ \eta", code="scipy BFGS; steepest.py", statsmodels="", meaning="BFGS inverse-Hessian approximation and rho = 1 / Delta g' Delta phi; Armijo constant eta", pages="optimizers"),
     dict(symbol=r"t_i,\ \varsigma", code="", statsmodels="", meaning="a covariate with a random slope, and a scale factor", pages="centring model"),
     dict(symbol=r"\vartheta", code="", statsmodels="", meaning="a variance, argument of the generic term -df/2 log(theta) - SS/(2 theta)", pages="anova"),
+    dict(symbol=r"\tau", code="", statsmodels="", meaning="tau = sigma2 + n_bar sigma_b^2, the variance of a group mean times n_bar in a balanced one-way design (expected MSB); intervals exercises", pages="intervals"),
 ]
