@@ -80,13 +80,19 @@ def choice(name, value, accepted):
     return value
 
 
-def float_vector(name, value, length=None, finite=True):
-    """A 1-d float array (a fresh copy) of the given length; complex, strings and NaN refused."""
+def _real_array(name, value):
+    """np.asarray(value), refusing complex numbers, strings and objects with a TypeError."""
     arr = np.asarray(value)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real, got complex values")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype} ({_show(value)})")
+    return arr
+
+
+def float_vector(name, value, length=None, finite=True):
+    """A 1-d float array (a fresh copy) of the given length; complex, strings and NaN refused."""
+    arr = _real_array(name, value)
     if arr.ndim > 1 and sum(s > 1 for s in arr.shape) > 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
     arr = np.array(arr, dtype=float).ravel()
@@ -99,11 +105,7 @@ def float_vector(name, value, length=None, finite=True):
 
 def float_matrix(name, value, shape=None, finite=True):
     """A 2-d float array (a fresh copy) of the given shape."""
-    arr = np.asarray(value)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real, got complex values")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = _real_array(name, value)
     if arr.ndim == 1 and shape is not None and shape[0] == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
