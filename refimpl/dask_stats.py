@@ -108,30 +108,46 @@ def _pad(block, W):
     return out
 
 
-def combine(frame, spec):
-    """Concatenated frames of several partitions -> one frame of the same form."""
+def combine_global(frame, spec):
+    """Concatenated global rows of several partitions -> one set: R stacked and refactored (TSQR), sums, maxima."""
     p, q, k = widths(spec)
     key = frame.index.to_numpy()
-    groups = frame[key > LOWEST_GROUP_KEY].groupby(level=0, sort=True).sum()
     Rs = frame.to_numpy()[key == R_KEY, :k]
     R = np.linalg.qr(Rs, mode="r") if len(Rs) else np.zeros((0, k))
     glob = frame[key == SUM_KEY].sum(axis=0).to_numpy()[None, :]
     top = frame[key == MAX_KEY].max(axis=0).to_numpy()[None, :]
     W = frame.shape[1]
-    out = [groups, pd.DataFrame(_pad(R, W), index=np.full(len(R), R_KEY), columns=frame.columns),
-           pd.DataFrame(glob, index=[SUM_KEY], columns=frame.columns),
-           pd.DataFrame(top, index=[MAX_KEY], columns=frame.columns)]
-    res = pd.concat(out)
-    res.index = pd.Index(res.index.to_numpy().astype(np.int64), name="key")
-    return res
+    index = np.concatenate([np.full(len(R), R_KEY), [SUM_KEY, MAX_KEY]]).astype(np.int64)
+    return pd.DataFrame(np.vstack([_pad(R, W), glob, top]), index=pd.Index(index, name="key"),
+                        columns=frame.columns)
 
 
-def reduction(data, spec, b_ref, split_every=8):
-    """The lazy Dask reduction of ``data`` to the frame of :func:`combine` (nothing computed yet)."""
-    return data.reduction(chunk, aggregate=combine, combine=combine, meta=empty_frame(spec),
-                          chunk_kwargs=dict(spec=spec, b_ref=b_ref),
-                          combine_kwargs=dict(spec=spec), aggregate_kwargs=dict(spec=spec),
-                          split_every=split_every)
+def _group_rows(frame):
+    return frame[frame.index > LOWEST_GROUP_KEY].reset_index()       # the key as a column, to group by
+
+
+def _global_rows(frame):
+    return frame[frame.index <= LOWEST_GROUP_KEY]
+
+
+def reduction(data, spec, b_ref, split_every=8, split_out=None):
+    """(per-group sums, global rows): two lazy Dask collections over ONE map_partitions of :func:`chunk`.
+
+    Computed together (``dask.compute(*reduction(...))``) the partitions are
+    read once: both collections share the chunk tasks. The per-group rows are
+    summed by Dask's group-by (``split_out`` output partitions, by default one
+    per 8 input partitions, so no worker holds every group); the global rows
+    by a tree reduction of :func:`combine_global`.
+    """
+    parts = data.map_partitions(chunk, spec, b_ref, meta=empty_frame(spec), align_dataframes=False)
+    if split_out is None:
+        split_out = max(1, data.npartitions // 8)
+    groups = parts.map_partitions(_group_rows, meta=empty_frame(spec).reset_index()).groupby(
+        "key").sum(split_out=split_out)
+    glob = parts.map_partitions(_global_rows, meta=empty_frame(spec)).reduction(
+        lambda f: f, aggregate=combine_global, combine=combine_global, meta=empty_frame(spec),
+        combine_kwargs=dict(spec=spec), aggregate_kwargs=dict(spec=spec), split_every=split_every)
+    return groups, glob
 
 
 def reference_beta(data, spec, max_partitions=4):
@@ -144,18 +160,18 @@ def reference_beta(data, spec, max_partitions=4):
     return np.zeros(p)
 
 
-def statistics(frame, spec, b_ref):
-    """(stats, keys, R, slot_max, n_dropped) from the reduced frame; groups in key order.
+def statistics(groups, glob, spec, b_ref):
+    """(stats, keys, R, slot_max, n_dropped) from the reduced frames; groups in key order.
 
     The per-group stacks are moved from b_ref to b_ols (eq:recentre); b_ols and
     y0'y0 come from R (no cancellation: y0'y0 = |R_y - R_X b_ols|^2).
     """
     p, q, k = widths(spec)
-    key = frame.index.to_numpy()
-    groups = frame[key > LOWEST_GROUP_KEY].sort_index()
-    R = frame.to_numpy()[key == R_KEY, :k]
-    glob = frame.to_numpy()[key == SUM_KEY][0]
-    slot_max = frame.to_numpy()[key == MAX_KEY][0, :q - spec.k_re]
+    key = glob.index.to_numpy()
+    groups = groups.sort_index()
+    R = glob.to_numpy()[key == R_KEY, :k]
+    slot_max = glob.to_numpy()[key == MAX_KEY][0, :q - spec.k_re]
+    glob = glob.to_numpy()[key == SUM_KEY][0]
     XtX = glob[:p * p].reshape(p, p)
     Xty_ref = glob[p * p:p * p + p]
     n, n_dropped = int(round(glob[p * p + p])), int(round(glob[p * p + p + 1]))

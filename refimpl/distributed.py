@@ -93,8 +93,10 @@ def from_formula(cls, formula, data, re_formula=None, vc_formula=None, missing="
     spec, infos = learn(formula, data, groups, re_formula=re_formula, vc_formula=vc_formula,
                         missing=missing)
     b_ref = dask_stats.reference_beta(data, spec)
-    frame = dask_stats.reduction(data, spec, b_ref, split_every=split_every).compute()
-    stats, keys, R, slot_max, n_dropped = dask_stats.statistics(frame, spec, b_ref)
+    import dask
+    groups_frame, glob = dask.compute(*dask_stats.reduction(data, spec, b_ref, split_every=split_every))
+    stats, keys, R, slot_max, n_dropped = dask_stats.statistics(groups_frame, glob, spec, b_ref)
+    del groups_frame
     if stats.n_obs == 0:
         raise ValueError("the data set is empty (no rows are left)" if n_dropped else
                          "the data set is empty (data has no rows)")

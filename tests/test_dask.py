@@ -219,3 +219,20 @@ def test_worker_death_fails_the_fit(client):
     """
     with pytest.raises(distributed.KilledWorker):
         MixedLM.from_formula("y ~ x", _failing_frame(_die), groups="g")
+
+
+def test_one_pass(monkeypatch):
+    """Both outputs of the reduction (per-group sums, global rows) share one read of each partition."""
+    from refimpl import dask_stats
+    calls = []
+    original = dask_stats.chunk
+
+    def counting(pdf, spec, b_ref):
+        calls.append(len(pdf))
+        return original(pdf, spec, b_ref)
+
+    monkeypatch.setattr(dask_stats, "chunk", counting)
+    ddf = dd.from_pandas(simulated(), npartitions=5)
+    with dask.config.set(scheduler="synchronous"):
+        MixedLM.from_formula("y ~ x", ddf, groups="g")
+    assert len(calls) == ddf.npartitions and sum(calls) == len(simulated())
