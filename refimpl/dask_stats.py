@@ -1,24 +1,28 @@
-"""The sufficient statistics of a Dask DataFrame, in one pass, by one Dask tree reduction.
+"""The sufficient statistics of a Dask DataFrame, in one pass over the data, by Dask's own reductions.
 
 Every partition is reduced, where it lives, to a small pandas frame
-(:func:`chunk`), and Dask's own ``DataFrame.reduction`` combines those frames
-pairwise up a tree (:func:`combine`) until one is left. The frame has one row
-per group present in the partition (index: the group key) holding that
-group's [A_i | B_i | c_i] and n_i (eq:suffstats), and a few rows with
-negative keys for the global pieces:
+(:func:`chunk`): one row per group present in the partition (index: the
+group key) holding that group's [A_i | B_i | c_i] and n_i (eq:suffstats),
+and a few rows with negative keys for the global pieces. From that one
+``map_partitions`` two Dask collections are computed together, so each
+partition is read once (tests/test_dask.py counts the reads):
 
-* R_KEY rows: the R factor of [X | y | Z_re] (checks.r_factor). Stacking two
-  partitions' R and factoring again is a QR of all their rows (TSQR, the
-  algorithm of ``dask.array.linalg.tsqr``, here inside the same reduction so
-  that the data are read once). We keep R, not the Gram matrix [X|y|Z_re]'[...]:
-  R carries the columns' singular values to within rounding of the data,
-  where a Gram matrix squares the condition number. R gives b_ols and the
-  OLS residual sum of squares y0'y0 = |r|^2 without cancellation.
-* SUM_KEY: X'X, X'(y - X b_ref), n, rows dropped (sums).
-* MAX_KEY: the largest |value| of every variance-component slot (for
-  checks.check_magnitudes).
+* the group rows, summed by Dask's group-by (``groupby("key").sum(split_out=...)``):
+  a group spread over several partitions is added up there, and with
+  split_out > 1 no worker holds every group;
+* the global rows, combined by Dask's tree ``reduction`` (:func:`combine_global`):
 
-Groups spread over several partitions are summed by the combine's group-by.
+  - R_KEY rows: the R factor of [X | y | Z_re] (checks.r_factor). Stacking two
+    partitions' R and factoring again is a QR of all their rows (TSQR, the
+    algorithm of ``dask.array.linalg.tsqr``, here in the same pass so that
+    the data are read once). We keep R, not the Gram matrix of [X|y|Z_re]:
+    R carries the columns' singular values to within rounding of the data,
+    where a Gram matrix squares the condition number. R gives b_ols and the
+    OLS residual sum of squares y0'y0 = |r|^2 without cancellation;
+  - SUM_KEY: X'X, X'(y - X b_ref), n, rows dropped (sums);
+  - MAX_KEY: the largest |value| of every variance-component slot (for
+    checks.check_magnitudes).
+
 A task that fails (an exception, a worker that dies more often than Dask's
 ``distributed.scheduler.allowed-failures``) fails the whole computation: a
 reduction either has every partition's frame or raises.
