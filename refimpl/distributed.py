@@ -29,6 +29,8 @@ statistics of blocked_stats.py), so it is refused when q is large
 (MAX_CROSSED_Q).
 """
 
+import time
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -90,11 +92,14 @@ class StatsDesign(Design):
 def from_formula(cls, formula, data, re_formula=None, vc_formula=None, missing="none", groups=None,
                  use_sqrt=True, split_every=8):
     """A :class:`DaskMixedLM` from a Dask DataFrame (one pass over the data; see the module docstring)."""
+    import dask
+    clock = [time.perf_counter()]
     spec, infos = learn(formula, data, groups, re_formula=re_formula, vc_formula=vc_formula,
                         missing=missing)
     b_ref = dask_stats.reference_beta(data, spec)
-    import dask
+    clock.append(time.perf_counter())
     groups_frame, glob = dask.compute(*dask_stats.reduction(data, spec, b_ref, split_every=split_every))
+    clock.append(time.perf_counter())
     stats, keys, R, slot_max, n_dropped = dask_stats.statistics(groups_frame, glob, spec, b_ref)
     del groups_frame
     if stats.n_obs == 0:
@@ -105,26 +110,31 @@ def from_formula(cls, formula, data, re_formula=None, vc_formula=None, missing="
         warnings.warn(f"missing='drop': dropped {n_dropped} of {n_dropped + stats.n_obs} rows with "
                       "NaN, inf or a missing label", UserWarning, stacklevel=3)
     # groups in statsmodels' order: sorted labels
-    labels = (list(data._meta[groups].dtype.categories[keys]) if spec.group_kind == "category"
-              else list(keys))
-    order = np.asarray(_order(labels), dtype=np.intp)
-    if not np.array_equal(order, np.arange(len(order))):
+    labels = (np.asarray(data._meta[groups].dtype.categories[keys]) if spec.group_kind == "category"
+              else keys)
+    order = _order(labels)
+    if order is not None:
         stats.ZtZ, stats.ZtXy0 = stats.ZtZ[order], stats.ZtXy0[order]
         stats.group_sizes = stats.group_sizes[order]
-        keys = keys[order]
-    labels = [labels[i] for i in order]
-    design = _design(spec, infos, stats, R, slot_max, labels, n_dropped, groups)
+        keys, labels = keys[order], labels[order]
+    design = _design(spec, infos, stats, R, slot_max, list(labels), n_dropped, groups)
     model = cls(None, None, None, use_sqrt=use_sqrt, _design=design, _stats=stats)
     model.dask_data, model.dask_spec, model.dask_keys = data, spec, keys
+    clock.append(time.perf_counter())
+    # seconds: design + reference fit (one partition), the pass (reduction), statistics + checks
+    model.dask_timings = dict(zip(("reference", "reduction", "driver"), np.diff(clock)))
     return model
 
 
 def _order(labels):
-    """Positions of labels in sorted_labels' order (statsmodels' group order)."""
-    positions = range(len(labels))
-    ranked = sorted_labels(labels)
-    rank = {v: i for i, v in enumerate(ranked)}
-    return sorted(positions, key=lambda i: rank[labels[i]])
+    """Positions that sort the labels (an array) as statsmodels does; None when already sorted."""
+    try:
+        if len(labels) < 2 or bool(np.all(labels[1:] > labels[:-1])):
+            return None
+        return np.argsort(labels, kind="stable")
+    except TypeError:                              # labels of mixed types: groups.sorted_labels' order
+        ranked = {v: i for i, v in enumerate(sorted_labels(list(labels)))}
+        return np.asarray(sorted(range(len(labels)), key=lambda i: ranked[labels[i]]), dtype=np.intp)
 
 
 def _design(spec, infos, stats, R, slot_max, labels, n_dropped, group_name):

@@ -236,3 +236,14 @@ def test_one_pass(monkeypatch):
     with dask.config.set(scheduler="synchronous"):
         MixedLM.from_formula("y ~ x", ddf, groups="g")
     assert len(calls) == ddf.npartitions and sum(calls) == len(simulated())
+
+
+def test_categorical_group_labels_in_statsmodels_order(client):
+    """Categories in reverse order, some unused: groups come out sorted by label, as in memory."""
+    df = simulated(seed=4, G=30)
+    names = [f"s{k:02d}" for k in range(40)]
+    df["gs"] = pd.Categorical([names[k] for k in df["g"]], categories=names[::-1])
+    rd = MixedLM.from_formula("y ~ x", dd.from_pandas(df, npartitions=3), groups="gs").fit()
+    rm = MixedLM.from_formula("y ~ x", df, groups="gs").fit()
+    assert list(rd.random_effects) == list(rm.random_effects) == sorted(set(df["gs"].astype(str)))
+    assert_same_fit(rd, rm)
