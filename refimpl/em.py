@@ -78,10 +78,14 @@ def em_step(model, phi, reml):
     if not sigma2_new > 0:
         # E[e'e] > 0 in exact arithmetic; a value <= 0 means rounding has taken
         # over (a variance ~1e20 times sigma2): fit_em stops at the last point.
-        raise ValueError(f"EM step: E[e'e] = {Eee:.3g} is not positive (rounding)")
+        raise EMRoundingError(f"EM step: E[e'e] = {Eee:.3g} is not positive (rounding)")
     L_new = psd_cholesky(cov_re_new / sigma2_new) if k else np.zeros((0, 0))
     # E[b_j^2] = b_hat_j^2 + Gamma_jj >= 0; a negative mean is rounding only.
     return pack_sqrt(L_new, np.sqrt(np.maximum(vc_new, 0.0) / sigma2_new)), llf
+
+
+class EMRoundingError(ValueError):
+    """The M-step's E[e'e] came out <= 0: rounding has taken over (it is > 0 in exact arithmetic)."""
 
 
 def fit_em(model, phi0, reml, maxiter=50, tol=1e-10, callback=None):
@@ -94,8 +98,13 @@ def fit_em(model, phi0, reml, maxiter=50, tol=1e-10, callback=None):
     for it in range(maxiter):
         try:
             phi_new, llf = em_step(model, phi, reml)
-        except (ValueError, np.linalg.LinAlgError):
+        except (ValueError, np.linalg.LinAlgError) as err:
             if not history:
+                if isinstance(err, EMRoundingError):
+                    # the very first M-step is lost to rounding: EM cannot move from
+                    # phi0, so hand it on unchanged (the next optimizer or the verdict
+                    # judges it); a start where the llf itself fails still raises
+                    return np.asarray(phi0, float), 0, history
                 raise
             # The last step left the region where the likelihood can be evaluated
             # in double precision (Psi grew without bound), or rounding made the

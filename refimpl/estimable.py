@@ -304,8 +304,11 @@ def within_residual_R(design, chunk_rows=CHUNK_ROWS, with_rank=False):
     return (R, rank_Z) if with_rank else R
 
 
-#: The dense per-group check reads at most this many bytes of one group's Z_i.
+#: The dense per-group check reads at most this many bytes of one group's Z_i,
+#: and spends at most about this many flops on its SVD (n_i q^2): a crossed
+#: design held as one group (n_i rows, q = all levels) is left to the verdict.
 WITHIN_DENSE_BUDGET = 1 << 28
+WITHIN_DENSE_FLOPS = 3e8
 
 
 def _check_within_residual(design):
@@ -330,7 +333,7 @@ def _check_within_residual(design):
     """
     q = design.layout.q
     sizes = np.bincount(design.group_index, minlength=design.n_groups)
-    if sizes.max() * q * 8 > WITHIN_DENSE_BUDGET:
+    if sizes.max() * q * 8 > WITHIN_DENSE_BUDGET or sizes.max() * q * q > WITHIN_DENSE_FLOPS:
         return
     norm_y = np.linalg.norm(design.y)
     Rw, rank_Z = within_residual_R(design, with_rank=True)

@@ -86,6 +86,7 @@ NOTATION = [
     dict(symbol=r"\upsilon", code="simulate()", statsmodels="", meaning="a simulated response y* = X beta_hat + Z b* + e*, with b*_i = sigma_hat Lambda upsilon_i and e* = sigma_hat upsilon_e, upsilon standard-normal draws", pages="prediction"),
     dict(symbol=r"D", code="convergence.boundary_ascents", statsmodels="", meaning="a symmetric direction Psi + D in which the KKT conditions are tested", pages="boundary"),
     dict(symbol=r"D,\ l,\ x", code="blocked Cholesky", statsmodels="", meaning="D: the diagonal leading block I + lambda_1^2 Z_1'Z_1 of C; l: a level of the largest factor; x: a covariate", pages="crossed"),
+    dict(symbol=r"\zeta,\ \Phi,\ \Theta,\ D,\ \rho,\ h,\ t,\ x,\ z", code="profile_ci.py, satterthwaite.py, kenward_roger.py", statsmodels="", meaning="zeta: lme4's signed root deviance of a profile; Phi = (X'V^{-1}X)^{-1}; Theta = L'(L Phi L')^{-1}L for a contrast L; D, rho: the sd diagonal and the correlation matrix with Psi = D rho D; h, t, x: a step, a t statistic, a parameter; z: a normal quantile", pages="intervals"),
     dict(symbol=r"f,\ x", code="gradcheck.check_gradient(f, x)", statsmodels="", meaning="a function being differentiated and its argument; x also any computed quantity scored by LRE", pages="gradcheck certified parameterizations validation"),
     dict(symbol=r"h", code="", statsmodels="", meaning="finite-difference step", pages="gradcheck certified parameterizations score"),
     dict(symbol=r"t", code="", statsmodels="", meaning="step length (of a finite difference, a line search, or a path off the boundary)", pages="gradcheck optimizers boundary"),
@@ -94,4 +95,5 @@ NOTATION = [
     dict(symbol=r"t_i,\ \varsigma", code="", statsmodels="", meaning="a covariate with a random slope, and a scale factor", pages="centring model"),
     dict(symbol=r"\varpi", code="dask_stats: a partition's beta_ols (varpi_k), b_ref (varpi_0)", statsmodels="", meaning="least-squares fit of one partition (varpi_k), and the common reference (varpi_0, the first partition's) at which every partition's statistics are centred before they are summed", pages="distributed"),
     dict(symbol=r"\vartheta", code="", statsmodels="", meaning="a variance, argument of the generic term -df/2 log(theta) - SS/(2 theta)", pages="anova"),
+    dict(symbol=r"\tau", code="", statsmodels="", meaning="tau = sigma2 + n_bar sigma_b^2, the variance of a group mean times n_bar in a balanced one-way design (expected MSB); intervals exercises", pages="intervals"),
 ]

@@ -37,8 +37,8 @@ class Profile:
         from . import arguments
         num_low = arguments.integer("num_low", num_low, minimum=0)
         num_high = arguments.integer("num_high", num_high, minimum=0)
-        dist_low = arguments.real("dist_low", dist_low, minimum=0.0, open_interval=True)
-        dist_high = arguments.real("dist_high", dist_high, minimum=0.0, open_interval=True)
+        dist_low = arguments.real("dist_low", dist_low)       # any finite number, as statsmodels
+        dist_high = arguments.real("dist_high", dist_high)
         model, theta, j = self._profile_target(re_ix, vtype)
         mask = np.ones(len(theta)) if self.free is None else self.free.copy()
         if vtype == "re" and self.free is not None:

@@ -50,6 +50,7 @@ EXERCISE_PAGES = [
     "model", "parameterizations", "likelihood", "profiling", "woodbury", "score",
     "hessian", "gradcheck", "em", "optimizers", "centring", "variance_components",
     "blups", "shrinkage", "diagnostics", "anova", "certified",
+    "prediction", "boundary", "crossed", "intervals",
 ]
 
 CODE_CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)\n```", re.S)

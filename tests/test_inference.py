@@ -184,6 +184,6 @@ def test_profile_re_arguments_are_checked():
     with pytest.raises(ValueError, match="num_low"):
         r.profile_re(0, "re", num_low=-1)          # 0 is allowed: a one-sided profile
     with pytest.raises(ValueError, match="dist_high"):
-        r.profile_re(0, "re", dist_high=-1.0)
+        r.profile_re(0, "re", dist_high=float("nan"))
     with pytest.raises(ValueError, match="vtype"):
         r.profile_re(0, "xx")

@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 
 from refimpl import MixedLM, checks, model, simulate
+import catalogue_other_rows as other_rows  # noqa: E402  (rows checked in other test files)
 from refimpl.checks import ConditioningWarning
 from refimpl.fit import ConvergenceWarning
 from refimpl.tolerances import IDENTITY
@@ -634,6 +635,7 @@ def catalogue_markdown():
         if isinstance(e.expect, Warns):
             kind = f"warning: `{e.expect.cls.__name__}`"
         lines.append(f"| `{e.id}` | {e.what} | {kind} | {e.behaviour} |")
+    lines += other_rows.markdown_rows()
     lines += [
         "",
         "## Thresholds",
@@ -679,7 +681,9 @@ def catalogue_markdown():
         "the caller's arrays or data frame. `tests/test_properties.py` fits random",
         "hostile designs (2,000 in `make test` and CI, 20,000 with `make test-long`) and classifies",
         "each as fitted, flagged or clear error; the counts are written to",
-        "`reports/robustness_counts.json`.",
+        "`reports/robustness_counts.json`. Its siblings draw hostile arguments",
+        "(`test_properties_args.py`), formulas, dtypes and indexes (`test_properties_formula.py`)",
+        "and plug-in answers for the validation gate (`test_properties_gate.py`).",
         "",
     ]
     return "\n".join(lines)
