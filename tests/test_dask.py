@@ -247,3 +247,30 @@ def test_categorical_group_labels_in_statsmodels_order(client):
     rm = MixedLM.from_formula("y ~ x", df, groups="gs").fit()
     assert list(rd.random_effects) == list(rm.random_effects) == sorted(set(df["gs"].astype(str)))
     assert_same_fit(rd, rm)
+
+
+def test_bench_generator_is_chunked_and_seeded():
+    from validation.bench.distributed import generate
+    chunks = list(generate(10_050, 1_000, chunk_rows=1_000))
+    assert all(len(c) <= 1_000 for c in chunks) and sum(len(c) for c in chunks) == 10_050
+    allrows = pd.concat(chunks)
+    assert allrows["g"].nunique() == 1_000 and allrows["g"].is_monotonic_increasing
+    again = pd.concat(list(generate(10_050, 1_000, chunk_rows=1_000)))
+    pd.testing.assert_frame_equal(allrows, again)
+
+
+def test_bench_distributed_smoke(tmp_path, capsys):
+    """The --distributed command end to end at a tiny size (its own LocalCluster)."""
+    import argparse
+
+    from validation.bench.distributed import add_arguments, run
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--distributed", "--rows", "3000", "--groups", "300", "--memory-limit", "1GiB",
+                         "--compare-rows", "3000", "--data-dir", str(tmp_path)])
+    assert run(args) == 0
+    out = capsys.readouterr().out
+    assert "one-pass statistics" in out and "worker" in out
+    import json
+    o = json.loads((tmp_path / "distributed.json").read_text())
+    assert o["converged"] and o["driver_peak_bytes"] > 0 and len(o["worker_peak_bytes"]) == 2
