@@ -49,6 +49,7 @@ class MixedLM(StatsmodelsMethods):
     def __init__(self, endog, exog, groups, exog_re=None, exog_vc=None, use_sqrt=True,
                  missing="none", **kwargs):
         _design = kwargs.pop("_design", None)
+        _stats = kwargs.pop("_stats", None)   # refimpl/distributed.py: statistics reduced by Dask, no rows
         if kwargs:
             raise TypeError(f"MixedLM got unexpected keyword arguments {sorted(kwargs)}; it takes "
                             "endog, exog, groups, exog_re, exog_vc, use_sqrt, missing")
@@ -56,7 +57,8 @@ class MixedLM(StatsmodelsMethods):
         self.design = _design if _design is not None else design_from_arrays(
             endog, exog, groups, exog_re=exog_re, exog_vc=exog_vc, missing=missing)
         d = self.design
-        self.stats = compute_statistics(d)   # per-group stacks, or blocked for a crossed design
+        # per-group stacks, or blocked for a crossed design
+        self.stats = compute_statistics(d) if _stats is None else _stats
         self._cache = (None, None)
         self._estimable = False
         # statsmodels keeps the REML flag, the penalties and the free mask of
@@ -82,6 +84,18 @@ class MixedLM(StatsmodelsMethods):
         does not look names up in the caller's namespace). Extra positional
         arguments are refused.
         """
+        # ---- Dask DataFrame: one pass of a Dask reduction, then this fit (refimpl/distributed.py)
+        from . import distributed
+        if distributed.is_dask_frame(data):
+            if cls is MixedLM:
+                cls = distributed.DaskMixedLM
+            if subset is not None or args or kwargs.get("eval_env") not in (None, 0):
+                raise ValueError("with a Dask DataFrame, select rows on the frame (not subset=) "
+                                 "and pass no eval_env or extra positional arguments")
+            kwargs.pop("eval_env", None)
+            return distributed.from_formula(cls, formula, data, re_formula=re_formula,
+                                            vc_formula=vc_formula, missing=missing, **kwargs)
+        # ---- end of the Dask dispatch
         groups = kwargs.pop("groups", None)
         use_sqrt = kwargs.pop("use_sqrt", True)
         eval_env = kwargs.pop("eval_env", None)

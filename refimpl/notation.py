@@ -93,6 +93,7 @@ NOTATION = [
     dict(symbol=r"D,\ \tau,\ \rho,\ \eta,\ \zeta,\ \Upsilon", code="gradcheck.py", statsmodels="", meaning="central difference quotient D(t) and Richardson's D_R; truncation estimate tau; rounding estimate rho; truncation coefficient eta; noise level zeta; scaling Upsilon", pages="gradcheck"),
     dict(symbol=r"\mathcal{B},\ \rho,\ \eta", code="scipy BFGS; steepest.py", statsmodels="", meaning="BFGS inverse-Hessian approximation and rho = 1 / Delta g' Delta phi; Armijo constant eta", pages="optimizers"),
     dict(symbol=r"t_i,\ \varsigma", code="", statsmodels="", meaning="a covariate with a random slope, and a scale factor", pages="centring model"),
+    dict(symbol=r"\varpi", code="dask_stats: a partition's beta_ols (varpi_k), b_ref (varpi_0)", statsmodels="", meaning="least-squares fit of one partition (varpi_k), and the common reference (varpi_0, the first partition's) at which every partition's statistics are centred before they are summed", pages="distributed"),
     dict(symbol=r"\vartheta", code="", statsmodels="", meaning="a variance, argument of the generic term -df/2 log(theta) - SS/(2 theta)", pages="anova"),
     dict(symbol=r"\tau", code="", statsmodels="", meaning="tau = sigma2 + n_bar sigma_b^2, the variance of a group mean times n_bar in a balanced one-way design (expected MSB); intervals exercises", pages="intervals"),
 ]

@@ -47,6 +47,9 @@ def meta(args_line, engines=ENGINES, sections=SECTIONS):
 
 def main(args):
     """The ``bench`` subcommand (see ``validation/bench/__init__.py``)."""
+    if getattr(args, "distributed", False):          # refimpl through Dask on Parquet (distributed.py)
+        from .distributed import run
+        return run(args)
     if args.quick:
         for k, v in QUICK.items():
             if getattr(args, k, None) is None:
@@ -131,5 +134,7 @@ def add_parser(sub):
                         f"{QUICK['refimpl_sizes']}), crossed "
                         f"{' '.join(f'{a}x{b}' for a, b in QUICK['crossed_sizes'])}, nested "
                         f"{QUICK['nested_sizes']} schools, no InstEval, {QUICK['repeats']} runs")
+    from .distributed import add_arguments
+    add_arguments(p)                                 # --distributed --rows --groups ...
     p.set_defaults(func=main)
     return p
