@@ -1,4 +1,4 @@
-"""Certified values (package ``certified``, ``data/certified/``): are they right, and used right?
+"""Certified values (package ``certified``, ``refimpl/data/certified/``): are they right, and used right?
 
 * the mpmath evaluator is an independent cross-check of refimpl's likelihood
   (random points, 1e-12 relative) and of its own dense twin (1e-35);

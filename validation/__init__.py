@@ -8,7 +8,7 @@ contract: ``validation/CONTRACT.md``.  Module map:
 * ``cases`` -- the case registry; ``record`` -- the common EngineResult;
 * ``engines/`` -- statsmodels, lme4 (+ tight), refimpl (per optimizer), plug-ins;
 * ``runner`` -- safe fits in worker processes with timeouts;
-* ``references`` -- the reference store ``data/references/lme4_tight.json``;
+* ``references`` -- the reference store ``refimpl/data/references/lme4_tight.json``;
 * ``audit``, ``compare``, ``suite`` -- audit, grading, one run and its exit status;
 * ``report``, ``html_report`` -- terminal, JSON and HTML output;
 * ``examples`` -- example adapters, good and deliberately broken;

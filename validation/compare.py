@@ -49,7 +49,7 @@ reference (missing or stale).  ``unavailable`` rows are shown, never gated.
 Informative rows get the same verdict a gated row would get (``ok``/``off``
 in the table), it just does not reach the exit status.
 
-**Certified values** (``data/certified/``, package ``certified``; book chapter
+**Certified values** (``refimpl/data/certified/``, package ``certified``; book chapter
 "Certified values").  Where a case has certified values -- 30 correct digits,
 from an independent mpmath Newton refinement -- :func:`compare_to_certified`
 scores every engine's answer by LRE per quantity, in the same way.  These
@@ -313,7 +313,7 @@ def compare_to_certified(case: Case, r: EngineResult, entry: dict,
                          gated: bool) -> list[Comparison]:
     """LRE of every quantity of an ``ok`` result against a certified entry.
 
-    ``entry`` is a ``data/certified`` record (``certified.store``); ``gated``
+    ``entry`` is a ``refimpl/data/certified`` record (``certified.store``); ``gated``
     says whether the row can fail the run (boundary entries never do).
     """
     from certified import CERTIFIED_LRE_MIN

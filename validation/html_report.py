@@ -9,7 +9,7 @@ a network).  Plots are drawn with matplotlib's Agg backend:
   number of correct digits, so a 4 is below the gate of 5);
 * llf differences -- engine llf minus reference llf per case and engine (one
   marker each), on a symmetric-log axis, with the LLF_VS_LME4 band shaded;
-* the same heat map against the certified values (``data/certified``), with
+* the same heat map against the certified values (``refimpl/data/certified``), with
   a table of the smallest LRE per engine and quantity over the non-boundary
   certified cases (refimpl_default is gated there at CERTIFIED_LRE_MIN).
 """

@@ -12,7 +12,7 @@ Exit status (documented in ``compare.py``, "Gating"):
   refimpl's fitter is not importable yet and no plug-in was given).  Use
   ``--gate none`` to run informative engines only and exit 0.
 
-The certified values (``data/certified/``) add a second, independent grading
+The certified values (``refimpl/data/certified/``) add a second, independent grading
 (:func:`certified_section`): every engine's answer is scored by LRE against
 them, and refimpl's default fit (when gated) must reach CERTIFIED_LRE_MIN on
 every non-boundary certified case, or the run exits 1.

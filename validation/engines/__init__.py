@@ -43,7 +43,7 @@ BUILTIN = (["statsmodels", "lme4", "lme4_tight"]
 
 #: What ``python -m validation run`` fits when no --engines are given.  The
 #: tight lme4 fit is not refitted on every run: its values are the reference
-#: store (``data/references/lme4_tight.json``).
+#: store (``refimpl/data/references/lme4_tight.json``).
 DEFAULT_ENGINES = ["statsmodels", "lme4"] + [f"refimpl_{m}" for m in REFIMPL_METHODS]
 
 
