@@ -14,3 +14,7 @@ contract: ``validation/CONTRACT.md``.  Module map:
 * ``examples`` -- example adapters, good and deliberately broken;
 * ``rbridge`` -- the bridge to R (rpy2).
 """
+
+from .record import Unsupported  # noqa: E402  -- `raise validation.Unsupported("why")`
+
+__all__ = ["Unsupported"]

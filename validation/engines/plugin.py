@@ -47,17 +47,52 @@ def load_adapter(target: str) -> Callable[[Case], object]:
     return fn
 
 
+class AdapterCase:
+    """The case an adapter receives: the registry's case, with typed data.
+
+    ``data()`` returns a fresh DataFrame in which every *factor column* --
+    the ``groups`` column and every column named in ``C(...)`` of
+    ``formula`` or ``vc_formula`` (:func:`factor_columns`) -- holds ``str``
+    (pandas ``object`` dtype), whatever dtype the registry stores it in
+    (``crossed`` and ``sim_vc_slope`` store theirs as int64).  Every other
+    column is float64 or int64 as stored.  Everything else is the case's
+    (``name``, ``spec``, ``reml``, ``lme4()``, ``boundary`` ...).
+    """
+
+    def __init__(self, case: Case):
+        self._case = case
+
+    def __getattr__(self, attr):
+        return getattr(self._case, attr)
+
+    def factor_columns(self) -> list[str]:
+        from refimpl.lme4_formula import factor_columns
+
+        return sorted(factor_columns(self._case.spec))
+
+    def data(self):
+        df = self._case.data()
+        for c in self.factor_columns():
+            if c in df.columns and df[c].dtype != object:
+                df[c] = df[c].astype(str).astype(object)
+        return df
+
+    def __repr__(self) -> str:
+        return f"<case {self._case.name}>"
+
+
 class PluginEngine:
     kind = "plugin"
 
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, kind: str = "plugin"):
         self.name, self.target = parse(spec)
         self.spec = spec
+        self.kind = kind
 
     def fit(self, case: Case) -> EngineResult:
         fn = load_adapter(self.target)
         t0 = time.perf_counter()
-        out = fn(case)
+        out = fn(AdapterCase(case))
         elapsed = time.perf_counter() - t0
         res = from_any(out, self.name, case.name)
         if res.time_s is None:

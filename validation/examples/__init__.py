@@ -37,8 +37,8 @@ import time
 
 import numpy as np
 
-from .cases import Case
-from .record import EngineResult
+from ..cases import Case
+from ..record import EngineResult
 
 # --------------------------------------------------------------------------
 # Good adapters
@@ -65,7 +65,7 @@ def statsmodels_lbfgs(case: Case) -> dict:
 
 
 def _reference(case: Case) -> EngineResult:
-    from . import references
+    from .. import references
 
     store = references.load()
     ref = store.result(case.name) if store is not None else None
