@@ -302,7 +302,8 @@ def grade_row(case: Case, r: EngineResult, ref: EngineResult | None,
     failed.sort(key=lambda x: (not x.counts, x.kind in PARAM_KINDS))  # counted first
     for x in failed:
         tag = "" if x.counts else f" [not graded: {_why_not_counted(x)}]"
-        where = {"certified": " vs certified", "lme4": " vs lme4-tight", "audit": ""}[x.against]
+        where = ({"certified": " vs certified", "lme4": " vs lme4-tight"}.get(x.against, "")
+                 if x.kind in PARAM_KINDS + ("llf",) else "")
         detail = (f"LRE {x.lre:.1f}, needs {x.tolerance.split('=')[-1]}"
                   if x.lre is not None and x.kind in PARAM_KINDS + ("llf",)
                   and x.against == "certified" else

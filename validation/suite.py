@@ -128,7 +128,13 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     labels = [engine_label(e) for e in engine_specs]
     store = load_store(store_path)          # a corrupt store is refused before any fit
 
-    tasks = [(e, c.name) for c in cases for e in engine_specs]
+    from .engines import COMPARISON_ENGINES
+
+    certified = _has_certified(cases)
+    tasks = [(e, c.name) for c in cases for e in engine_specs
+             if e not in COMPARISON_ENGINES or c.name in certified]
+    if progress is not None and hasattr(progress, "total"):
+        progress.total = max(len(tasks), 1)
     if cost_hint:
         queue = sorted(tasks, key=lambda t: -cost_hint.get((engine_label(t[0]), t[1]), 1.0))
     else:
@@ -256,6 +262,15 @@ def grade_result(case: Case, r: EngineResult, ref: EngineResult | None,
                        note=note)
         return None, RowVerdict(r.engine, case.name, "failed", gated, False, None, None, None,
                                 None, None, None, [note]), [c]
+
+
+def _has_certified(cases: list[Case]) -> set[str]:
+    """Names of the cases with a certified file (comparison engines fit only these)."""
+    try:
+        from certified import store as cstore
+    except ImportError:
+        return set()
+    return {c.name for c in cases if cstore.path_for(c.name).exists()}
 
 
 def _certified_entries(cases: list[Case]) -> tuple[dict[str, dict], str | None]:

@@ -90,11 +90,18 @@ class PluginEngine:
         self.kind = kind
 
     def fit(self, case: Case) -> EngineResult:
+        import warnings
+
         fn = load_adapter(self.target)
         t0 = time.perf_counter()
-        out = fn(AdapterCase(case))
+        with warnings.catch_warnings(record=True) as caught:   # into the row, not the terminal
+            warnings.simplefilter("always")
+            out = fn(AdapterCase(case))
         elapsed = time.perf_counter() - t0
         res = from_any(out, self.name, case.name)
+        if res.status == "ok":
+            res.warnings += list(dict.fromkeys(f"{w.category.__name__}: {w.message}"
+                                               for w in caught))
         if res.time_s is None:
             res.time_s = elapsed
         res.extra.setdefault("adapter", self.target)
