@@ -21,8 +21,13 @@ from validation.suite import run
 from validation.testing import failures, grade
 
 ROOT = Path(__file__).resolve().parents[1]
-CERTIFIED = [c.name for c in select() if (ROOT / "refimpl" / "data" / "certified" /
-                                         f"{c.model}.{c.method}.json").exists()]
+def _certified_cases() -> list[str]:
+    from certified import store
+
+    return [c.name for c in select() if store.path_for(c.name).exists()]
+
+
+CERTIFIED = _certified_cases()
 
 
 # --------------------------------------------------------------------------
@@ -36,7 +41,7 @@ def test_statsmodels_example_passes_the_gate_on_every_certified_case():
     assert out.exit_code == 0
     graded = [v for v in out.rows if v.status == "ok"]
     unsupported = [v for v in out.rows if v.status == "unsupported"]
-    assert len(graded) >= len(CERTIFIED) - 4, [(v.case, v.reasons) for v in unsupported]
+    assert len(graded) >= len(CERTIFIED) - 6, [(v.case, v.reasons) for v in unsupported]
     assert all(v.reasons and v.reasons[0] for v in unsupported)   # always with its reason
 
 
@@ -46,7 +51,10 @@ def test_nlme_example_passes_the_gate_on_every_certified_case(r):
     out = grade("validation.examples.nlme_adapter:fit", cases=CERTIFIED, jobs=2)
     assert not failures(out), failures(out)
     assert out.exit_code == 0
-    assert all(v.status == "ok" for v in out.rows), [(v.case, v.reasons) for v in out.rows]
+    not_ok = [(v.case, v.status, v.reasons) for v in out.rows if v.status != "ok"]
+    # only the singular-covariance optimum, which pdSymm cannot represent
+    assert [c for c, *_ in not_ok] == ["sim_near_singular/ml"], not_ok
+    assert not_ok[0][1] == "unsupported" and "singular" in not_ok[0][2][0]
 
 
 # --------------------------------------------------------------------------
@@ -65,7 +73,8 @@ def test_factor_columns_arrive_as_str(name):
 
 def test_adapter_data_is_a_fresh_copy():
     ac = AdapterCase(CASES["crossed/reml"])
-    ac.data()["y"] = 0.0
+    df = ac.data()
+    df.loc[:, "y"] = 0.0
     assert (ac.data()["y"] != 0.0).any()
 
 
@@ -162,13 +171,17 @@ def test_init_adapter_writes_a_skeleton_that_runs(tmp_path):
 
 
 def test_pytest_plugin_adds_one_test_per_case(tmp_path):
-    (tmp_path / "conftest.py").write_text("pytest_plugins = ['validation.pytest_plugin']\n")
+    from importlib.metadata import entry_points
+
+    registered = any(ep.value == "validation.pytest_plugin"
+                     for ep in entry_points(group="pytest11"))
+    load = [] if registered else ["-p", "validation.pytest_plugin"]   # a clone not reinstalled
     (tmp_path / "lowball_adapter.py").write_text(
         "from tests.test_validation_product import lowball as fit\n")
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-         "--lmm-validate", "lowball_adapter:fit", "--lmm-validate-cases", "dyestuff/ml",
-         "dyestuff2/ml", str(tmp_path)], cwd=tmp_path, env=_env(tmp_path),
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *load,
+         "--lmm-validate", "lowball_adapter:fit", "--lmm-validate-cases", "dyestuff/ml,dyestuff2/ml",
+         str(tmp_path)], cwd=tmp_path, env=_env(tmp_path),
         capture_output=True, text=True, timeout=300)
     text = out.stdout + out.stderr
     assert "lmm-validate::dyestuff/ml" in text, text[-3000:]

@@ -15,7 +15,8 @@ engine reporting 1e-9 for a true 0 scores 9).
 
 Grading, with the tiers of ``refimpl/tolerances.py`` (nowhere else):
 
-* parameters (fe, bse, cov_re, vcomp, scale): LRE >= PARAM_LRE_MIN.  They
+* parameters (fe, bse, cov_re, vcomp, scale): LRE >= the per-quantity gate
+  :data:`CERTIFIED_GATE` (the same table as against certified values).  They
   count toward a row's verdict only where the case is well conditioned
   (``Case.well_conditioned``); elsewhere they are shown only.  ``bse_fe``
   counts only for engines declaring the reference's definition
@@ -69,7 +70,7 @@ import dataclasses
 import math
 from typing import Any
 
-from refimpl.tolerances import LLF_VS_LME4, LRE_CAP, PARAM_LRE_MIN, SAME_POINT
+from refimpl.tolerances import LLF_VS_LME4, LRE_CAP, SAME_POINT
 
 from .audit import AuditOutcome
 from .cases import Case
@@ -128,9 +129,10 @@ def _param(engine, case, kind, q, x, c, counts) -> Comparison:
     abs_err = abs(x - c)
     rel = abs_err / abs(c) if c != 0 else None
     score = lre(x, c)
+    need = CERTIFIED_GATE[kind][0]       # one gate, whichever reference grades the case
     return Comparison(engine, case, kind, q, x, c, abs_err, rel, score,
-                      f"LRE>=PARAM_LRE_MIN={PARAM_LRE_MIN:g}",
-                      passed=score >= PARAM_LRE_MIN, counts=counts,
+                      f"LRE>={need:g}",
+                      passed=score >= need, counts=counts,
                       note="" if c != 0 else "zero reference: LRE from absolute error")
 
 

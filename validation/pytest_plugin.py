@@ -2,7 +2,7 @@
 
 Installed with the package (entry point ``pytest11``), inactive unless asked::
 
-    pytest --lmm-validate mypkg.adapter:fit [--lmm-validate-cases dyestuff sleepstudy]
+    pytest --lmm-validate mypkg.adapter:fit [--lmm-validate-cases dyestuff,sleepstudy]
            [--lmm-validate-jobs 2] [--lmm-validate-timeout 120]
 
 adds one test per case, ``lmm-validate::<case>``: it passes when every
@@ -26,8 +26,9 @@ def pytest_addoption(parser) -> None:
     g = parser.getgroup("lmm-validate", "grade a linear mixed model adapter")
     g.addoption("--lmm-validate", metavar="MOD:FUNC", default=None,
                 help="grade this adapter (package.module:function) against the certified values")
-    g.addoption("--lmm-validate-cases", nargs="+", metavar="PATTERN", default=None,
-                help="case names or prefixes (default: every case)")
+    g.addoption("--lmm-validate-cases", action="append", metavar="PATTERN[,PATTERN]",
+                default=None, help="case names or prefixes, comma-separated or repeated "
+                                   "(default: every case)")
     g.addoption("--lmm-validate-jobs", type=int, default=0,
                 help="worker processes (default 0: in the pytest process)")
     g.addoption("--lmm-validate-timeout", type=float, default=120.0,
@@ -46,7 +47,7 @@ class LmmCaseItem(pytest.Item):
             from .testing import grade
 
             opt = self.config.getoption
-            _STATE["out"] = grade(opt("--lmm-validate"), opt("--lmm-validate-cases"),
+            _STATE["out"] = grade(opt("--lmm-validate"), _patterns(self.config),
                                   jobs=opt("--lmm-validate-jobs"),
                                   timeout=opt("--lmm-validate-timeout"))
         return _STATE["out"]
@@ -71,12 +72,22 @@ class LmmCaseItem(pytest.Item):
         return "lmm-validate", None, f"lmm-validate::{self.case}"
 
 
+def _patterns(config) -> list[str] | None:
+    given = config.getoption("--lmm-validate-cases") or []
+    pats = [p.strip() for g in given for p in g.split(",") if p.strip()]
+    return pats or None
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     adapter = config.getoption("--lmm-validate")
     if not adapter:
         return
     from .cases import select
 
-    for case in select(config.getoption("--lmm-validate-cases")):
+    try:
+        cases = select(_patterns(config))
+    except KeyError as exc:
+        raise pytest.UsageError(f"--lmm-validate-cases: {exc.args[0]}") from None
+    for case in cases:
         items.append(LmmCaseItem.from_parent(session, name=f"lmm-validate::{case.name}",
                                              case=case.name))

@@ -55,8 +55,9 @@ class AdapterCase:
     ``formula`` or ``vc_formula`` (:func:`factor_columns`) -- holds ``str``
     (pandas ``object`` dtype), whatever dtype the registry stores it in
     (``crossed`` and ``sim_vc_slope`` store theirs as int64).  Every other
-    column is float64 or int64 as stored.  Everything else is the case's
-    (``name``, ``spec``, ``reml``, ``lme4()``, ``boundary`` ...).
+    column is float64 or int64 as stored.  ``boundary`` is true when the
+    registry or the certified values put the optimum on the boundary.
+    Everything else is the case's (``name``, ``spec``, ``reml``, ``lme4()`` ...).
     """
 
     def __init__(self, case: Case):
@@ -64,6 +65,20 @@ class AdapterCase:
 
     def __getattr__(self, attr):
         return getattr(self._case, attr)
+
+    @property
+    def boundary(self) -> bool:
+        """The optimum is on the boundary: the registry says so, or the certified
+        values do (a zero variance or a singular covariance matrix)."""
+        if self._case.boundary:
+            return True
+        try:
+            from certified import store
+
+            entry = store.load(self._case.name)
+        except Exception:  # noqa: BLE001 -- no certified values: the registry decides
+            return False
+        return bool(entry and entry.get("boundary"))
 
     def factor_columns(self) -> list[str]:
         from refimpl.lme4_formula import factor_columns

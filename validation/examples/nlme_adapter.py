@@ -19,6 +19,11 @@ How a case becomes an ``lme`` call (the whole translation is
 * several blocks are joined by ``pdBlocked``: ``random = list(g =
   pdBlocked(list(pdSymm(~1), pdIdent(~0 + f))))``.
 
+A case whose optimum is a singular covariance matrix of several random
+effects (``sim_near_singular/ml``) is declared unsupported: ``pdSymm``'s
+log-Cholesky parameterization cannot reach it (a single zero variance, as
+in ``dyestuff2``, it approaches closely enough).
+
 A crossed design is then one group holding every row and a ``pdIdent``
 block per factor (statsmodels' way too).  nlme builds these blocks densely,
 so a model with more than :data:`MAX_COLUMNS` random-effect columns in one
@@ -45,7 +50,7 @@ MAX_COLUMNS = 400
 #: lme's control: more iterations and tighter tolerances than the defaults,
 #: so that the answer is the optimum and not where the optimizer gave up.
 CONTROL = "nlme::lmeControl(maxIter = 500, msMaxIter = 500, niterEM = 50, tolerance = 1e-12, " \
-          "msTol = 1e-14, msMaxEval = 2000, returnObject = TRUE, opt = 'nlminb')"
+          "msTol = 1e-14, msMaxEval = 2000, rel.tol = 1e-15, returnObject = TRUE, opt = 'nlminb')"
 
 _R_FIT = r"""
 function(d, fixed, random, reml, groups, blocks) {
@@ -95,6 +100,10 @@ def fit(case) -> dict:
 
     spec = case.spec
     random, blocks = nlme_random(spec)
+    re_formula = (spec.get("re_formula") or "1").strip().lstrip("~")
+    if case.boundary and re.search(r"[A-Za-z_]", re.sub(r"^\s*[01]\s*\+?", "", re_formula)):
+        raise Unsupported("the optimum is a singular covariance matrix, which nlme's pdSymm "
+                          "(log-Cholesky) cannot represent: it stops near it, not on it")
     data = case.data()
     # str columns and every C(f) column become R factors (an integer column in
     # pdIdent(~0 + f) would silently be a slope on f)
