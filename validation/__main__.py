@@ -339,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # plug-ins in the current directory import, as with `python -m validation`
+    # (the `lmm-validate` script alone would put only its own bin/ on sys.path)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     args = build_parser().parse_args(argv)
     args.argv_echo = argv[1:]            # the command line, for reports that say how to reproduce them
     try:
