@@ -10,7 +10,8 @@ both.  A *row cell* is two separate facts, never mixed:
   digit checks alone: ``PASS``/``FAIL`` for a gated engine, ``ok``/``low``
   for an informative one (same checks, cannot fail the run);
 * **stationarity** -- the audit's verdict at the engine's answer
-  (:func:`stationarity`): ``stationary`` or ``NOT stationary``.
+  (:func:`stationarity`), in its own column headed "stationary": ``yes`` or
+  ``NO``.
 
 Rows without a grade say why: ``unsupported`` (the engine declared it cannot
 express the model), ``n/a`` (the engine is not installed here) or ``ERROR``
@@ -76,10 +77,10 @@ def digits_class(v) -> str:
 
 
 def stationarity(v) -> str:
-    """``stationary``, ``NOT stationary`` or '' (no audit)."""
+    """The audit's verdict, for a column headed "stationary": ``yes``, ``NO`` or '' (no audit)."""
     if v.stationary is None:
         return ""
-    return "stationary" if v.stationary else "NOT stationary"
+    return "yes" if v.stationary else "NO"
 
 
 def stationarity_class(v) -> str:

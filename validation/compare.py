@@ -1,4 +1,10 @@
-"""Comparisons: every engine's answer against the reference store, graded.
+"""Comparisons: every engine's answer against the certified values and the
+lme4-tight store, graded.
+
+Where a case has certified values they are the grade
+(:func:`compare_to_certified`, gate :data:`CERTIFIED_GATE`); the lme4-tight
+comparisons below are then a second opinion (shown, ``counts=False``).
+Where it has none, the lme4-tight comparisons are the grade.
 
 Per quantity (each fixed effect, each ``bse_fe``, each ``cov_re`` entry of
 the lower triangle, each variance component, ``scale``, ``llf``) we record the

@@ -43,6 +43,7 @@ td,th{border:1px solid #ddd;padding:3px 7px;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td.l,th.l{text-align:left}
 td.wrap{max-width:38em;white-space:normal;overflow-wrap:anywhere;text-align:left}
 td.num{font-variant-numeric:tabular-nums;overflow-wrap:anywhere;max-width:12em}
+td.d{white-space:nowrap}
 .pass{background:#bfe8bf}.fail{background:#f4b6b6;font-weight:bold}
 .info-ok{background:#eaf6ea}.info-low{background:#fbeccb}.info-err{background:#fbeccb}
 .err{background:#f4b6b6;font-weight:bold}.na{color:#777}
@@ -199,7 +200,7 @@ def _case_table_html(out: RunOutcome) -> list[str]:
              "audit's stationarity verdict. Hover a cell for its reasons.</small></p>",
              "<table><tr><th class='l' rowspan=2>case</th>"
              + "".join(f"<th colspan=2>{e(short(x))}</th>" for x in out.engines) + "</tr><tr>"
-             + "<th>digits</th><th>audit</th>" * len(out.engines) + "</tr>"]
+             + "<th>digits</th><th>stationary</th>" * len(out.engines) + "</tr>"]
     for c in out.cases:
         label = c.name + (" [b]" if cert.get(c.name, {}).get("boundary") else "") + \
             ("" if c.name in cert else " *")
@@ -210,7 +211,7 @@ def _case_table_html(out: RunOutcome) -> list[str]:
                 row.append("<td></td><td></td>")
                 continue
             tip = e("; ".join(v.reasons))
-            row.append(f"<td class='{digits_class(v)}' title='{tip}'>{e(digits(v))}</td>"
+            row.append(f"<td class='d {digits_class(v)}' title='{tip}'>{e(digits(v))}</td>"
                        f"<td class='{stationarity_class(v)}'>{e(stationarity(v))}</td>")
         parts.append("".join(row) + "</tr>")
     parts.append("</table>")

@@ -12,10 +12,14 @@ Exit status (documented in ``compare.py``, "Gating"):
   refimpl's fitter is not importable yet and no plug-in was given).  Use
   ``--gate none`` to run informative engines only and exit 0.
 
-The certified values (``refimpl/data/certified/``) add a second, independent grading
-(:func:`certified_section`): every engine's answer is scored by LRE against
-them, and refimpl's default fit (when gated) must reach CERTIFIED_LRE_MIN on
-every non-boundary certified case, or the run exits 1.
+Grading: every case with certified values (``refimpl/data/certified/``) is
+graded against them, per quantity, by the gate ``compare.CERTIFIED_GATE``
+(refimpl's default fit also at CERTIFIED_LRE_MIN = 8 digits on non-boundary
+cases); the lme4-tight store is a second opinion shown beside them, and the
+grade for the few cases without certified values.  Comparison engines
+(``engines.COMPARISON_ENGINES``) are fitted on the certified cases only.
+:func:`certified_section` summarises the certified grading for the reports
+(the ranking table: digits by engine and quantity).
 """
 
 from __future__ import annotations
