@@ -120,6 +120,15 @@ def check_run_args(args) -> str | None:
             load_store(Path(reference))
         except ValueError as exc:
             return f"argument --reference: {' '.join(str(exc).split())}"
+    junit = getattr(args, "junit", None)
+    if junit is not None:
+        parent = Path(junit).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"argument --junit: cannot create {str(parent)!r}: {exc.strerror or exc}"
+        if Path(junit).is_dir():
+            return f"argument --junit: {junit!r} is a directory; give a file name (e.g. out.xml)"
     out = getattr(args, "out", None)
     if out is not None:
         d = Path(out)
