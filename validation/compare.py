@@ -365,8 +365,8 @@ CERTIFIED_KINDS = ("fe", "bse", "cov_re", "vcomp", "scale", "llf")
 
 #: The gate for every gated engine (plug-ins, refimpl): the smallest LRE
 #: against the certified values, per quantity kind, and why.  CONTRACT.md
-#: section 4 prints this table (validation/contract.py); change it here only.  An optimizer stopping with a
-#: relative gradient tolerance eps leaves parameter errors of about
+#: section 4 prints this table (validation/contract.py); change it here
+#: only.  An optimizer stopping with a relative gradient tolerance eps leaves parameter errors of about
 #: sqrt(eps) and llf errors of about eps (the llf is flat to first order at
 #: the optimum), which is why llf asks for more digits than the parameters.
 CERTIFIED_GATE: dict[str, tuple[float, str]] = {

@@ -36,7 +36,8 @@ __all__ = ["STORE", "ReferenceStore", "load", "regenerate", "RefusedOverwrite"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The committed reference store.
-STORE = Path(__file__).resolve().parent.parent / "refimpl" / "data" / "references" / "lme4_tight.json"
+STORE = (Path(__file__).resolve().parent.parent / "refimpl" / "data" / "references"
+         / "lme4_tight.json")
 FORMAT = 1
 
 
