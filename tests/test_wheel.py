@@ -55,7 +55,12 @@ def installed(tmp_path_factory):
         else:
             shutil.copy2(p, src / name)
     dist = tmp / "dist"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
+    # a clean environment, as a new user's shell: nothing the test session set
+    # (an embedded R in this process adds LD_LIBRARY_PATH, which can load another
+    # libpython into the child), no PYTHONPATH pointing at the clone
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+           or (k.startswith("PIP_") and k != "PIP_REQUIRE_VIRTUALENV")}
     built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
                   str(src)], tmp, env)
     assert built.returncode == 0, f"wheel build failed:\n{built.stdout}\n{built.stderr}"
