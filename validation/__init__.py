@@ -10,7 +10,8 @@ contract: ``validation/CONTRACT.md``.  Module map:
 * ``engines/`` -- statsmodels, lme4 (+ tight), refimpl (per optimizer), plug-ins;
 * ``runner`` -- safe fits in worker processes with timeouts;
 * ``references`` -- the lme4-tight store ``refimpl/data/references/lme4_tight.json``;
-* ``audit``, ``compare``, ``suite`` -- audit, grading, one run and its exit status;
+* ``audit``, ``gate``, ``compare``, ``suite`` -- audit, the per-quantity gate, grading,
+  one run and its exit status;
 * ``cells`` -- how a graded row is written (one home for both reports);
 * ``report``, ``html_report``, ``junit`` -- terminal, JSON, HTML and JUnit output;
 * ``examples/`` -- the worked adapters of CONTRACT.md (statsmodels, nlme) and

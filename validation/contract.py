@@ -4,7 +4,7 @@ The registry (:mod:`refimpl.cases`), the lme4 translation
 (:func:`refimpl.lme4_formula.to_lme4`), the nlme translation
 (``examples/nlme_adapter.py``), the dtypes an adapter receives
 (``engines/plugin.py:AdapterCase``) and the gate
-(``compare.CERTIFIED_GATE``) are the single sources; this module writes
+(``gate.CERTIFIED_GATE``) are the single sources; this module writes
 them as Markdown between ``<!-- BEGIN name -->`` / ``<!-- END name -->``
 markers.  ``python -m validation.contract --write`` rewrites the files;
 tests/test_validation_contract.py fails when they are out of date.
@@ -87,7 +87,7 @@ def gate_table() -> str:
     """The certified-value gate: quantity, LRE needed, why."""
     from certified import CERTIFIED_LRE_MIN
 
-    from .compare import CERTIFIED_GATE, CERTIFIED_GATED
+    from .gate import CERTIFIED_GATE, CERTIFIED_GATED
 
     lines = ["| quantity | LRE needed | why |", "|---|---:|---|"]
     for kind, (need, why) in CERTIFIED_GATE.items():

@@ -162,7 +162,7 @@ def _ranking_html(out: RunOutcome) -> list[str]:
              f"{len(info['cases'])} certified cases each engine answered; best first. The "
              "certified values have 30 correct digits (an independent mpmath evaluation, "
              "Newton-refined at two precisions). The gate row is what a gated engine needs "
-             "on every case (<code>validation/compare.py</code>, CERTIFIED_GATE; reasons in "
+             "on every case (<code>validation/gate.py</code>, CERTIFIED_GATE; reasons in "
              "<code>CONTRACT.md</code>, section 4). Stationary: cases where refimpl's analytic audit "
              "calls the engine's answer a stationary point.</p>",
              "<table><tr><th class='l'>engine</th>" + "".join(f"<th>{e(k)}</th>" for k in kinds)

@@ -13,7 +13,7 @@ Exit status (documented in ``compare.py``, "Gating"):
   ``--gate none`` to run informative engines only and exit 0.
 
 Grading: every case with certified values (``refimpl/data/certified/``) is
-graded against them, per quantity, by the gate ``compare.CERTIFIED_GATE``
+graded against them, per quantity, by the gate ``gate.CERTIFIED_GATE``
 (refimpl's default fit also at CERTIFIED_LRE_MIN = 8 digits on non-boundary
 cases); the lme4-tight store is a second opinion shown beside them, and the
 grade for the few cases without certified values.  Comparison engines
