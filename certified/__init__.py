@@ -18,7 +18,7 @@ model specification with ``refimpl`` but none of its algebra:
   balanced one-way design from the ANOVA mean squares (book chapter "The
   balanced one-way design"), a second, independent certification path;
 * :mod:`certified.designs` -- seeded one-way data sets with hard numerics;
-* :mod:`certified.store` -- ``data/certified/*.json``: values as decimal
+* :mod:`certified.store` -- ``refimpl/data/certified/*.json``: values as decimal
   strings, digits per quantity, method, precision and the data checksum;
 * ``python -m certified build [--cases ...] [--force]`` and
   ``python -m certified check``.

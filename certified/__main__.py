@@ -1,7 +1,7 @@
 """``python -m certified build [--cases PATTERN...] [--force]`` and ``python -m certified check``.
 
 ``build`` certifies the selected cases (default: :data:`certified.store.DEFAULT_CASES`,
-each by REML and ML; about two minutes in all) and writes ``data/certified/``;
+each by REML and ML; about two minutes in all) and writes ``refimpl/data/certified/``;
 it refuses to overwrite an existing file without ``--force``.  ``check``
 re-verifies the stored files (data checksum, stationarity at the stored
 point, values reproduced to their claimed digits) in a few seconds per case.

@@ -1,6 +1,6 @@
 """Certify one validation case: Newton at two precisions, digits, a second path.
 
-:func:`certify` returns the JSON-ready entry that ``data/certified/`` stores
+:func:`certify` returns the JSON-ready entry that ``refimpl/data/certified/`` stores
 (book chapter "Certified values"):
 
 1. **Start.**  refimpl's default fit gives phi (double precision).  Diagonal

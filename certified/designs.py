@@ -11,7 +11,7 @@
   exactly (up to rounding to doubles); the ML estimate is then on the
   boundary (SSA / a < MSE), a second hard case from the same data.
 
-The CSV files in ``data/certified/`` are the committed data (written with
+The CSV files in ``refimpl/data/certified/`` are the committed data (written with
 ``repr`` floats, read back bit for bit); :func:`generate` rebuilds them from
 the seed, and ``tests/test_certified.py`` checks that both agree.
 """
@@ -27,7 +27,7 @@ import pandas as pd
 
 __all__ = ["DESIGNS", "generate", "load", "path", "write"]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "certified"
+DATA_DIR = Path(__file__).resolve().parent.parent / "refimpl" / "data" / "certified"
 
 #: name -> (seed, description)
 DESIGNS = {
@@ -71,7 +71,7 @@ def _csv_text(df: pd.DataFrame) -> str:
 
 
 def write(name: str) -> Path:
-    """Write ``data/certified/<name>.csv`` from :func:`generate`."""
+    """Write ``refimpl/data/certified/<name>.csv`` from :func:`generate`."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     p = path(name)
     p.write_text(_csv_text(generate(name)), encoding="utf-8")

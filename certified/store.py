@@ -1,6 +1,6 @@
-"""The certified store: one JSON file per case in ``data/certified/``.
+"""The certified store: one JSON file per case in ``refimpl/data/certified/``.
 
-``data/certified/<model>.<reml|ml>.json`` (e.g. ``dietox_slope.reml.json``)
+``refimpl/data/certified/<model>.<reml|ml>.json`` (e.g. ``dietox_slope.reml.json``)
 holds the entry :func:`certified.certify.certify` returns: values as decimal
 strings (34 significant digits of the dps-80 run), ``digits`` per quantity
 (how many of them are certified, at most 30), the method, the precisions,
@@ -23,7 +23,7 @@ from mpmath import mp
 __all__ = ["STORE_DIR", "path_for", "load", "load_all", "save", "RefusedOverwrite",
            "check_entry", "flat_values", "DEFAULT_CASES"]
 
-STORE_DIR = Path(__file__).resolve().parent.parent / "data" / "certified"
+STORE_DIR = Path(__file__).resolve().parent.parent / "refimpl" / "data" / "certified"
 
 #: The models certified by default (each by REML and by ML).
 DEFAULT_CASES = [

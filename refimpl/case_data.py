@@ -92,7 +92,7 @@ def _load_preset(name: str, seed: int):
 
 @functools.lru_cache(maxsize=None)
 def _load_design(name: str) -> pd.DataFrame:
-    from certified import designs  # the seeded CSVs of data/certified/
+    from certified import designs  # the seeded CSVs of refimpl/data/certified/
 
     return designs.load(name)
 
@@ -110,7 +110,7 @@ def _copying(fn, label: str) -> Callable[[], pd.DataFrame]:
 
 
 def dataset_loader(name: str) -> Callable[[], pd.DataFrame]:
-    """A loader for one of the real data sets in ``data/``."""
+    """A loader for one of the real data sets in ``refimpl/data/``."""
     return _copying(lambda: _load_dataset(name), f"dataset_loader({name!r})")
 
 
@@ -120,7 +120,7 @@ def preset_loader(name: str, seed: int) -> Callable[[], pd.DataFrame]:
 
 
 def design_loader(name: str) -> Callable[[], pd.DataFrame]:
-    """A loader for a seeded data set of ``certified.designs`` (``data/certified/``)."""
+    """A loader for a seeded data set of ``certified.designs`` (``refimpl/data/certified/``)."""
     return _copying(lambda: _load_design(name), f"design_loader({name!r})")
 
 

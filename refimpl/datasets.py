@@ -1,8 +1,8 @@
 """The real data sets the project fits, loaded exactly as R holds them.
 
-The CSV files in ``data/`` were exported from R by ``data/export_r_datasets.py``
-(provenance, licences and checksums: ``data/README.md`` and
-``data/MANIFEST.json``).  This module reads them back:
+The CSV files in ``refimpl/data/`` were exported from R by ``scripts/export_r_datasets.py``
+(provenance, licences and checksums: ``refimpl/data/README.md`` and
+``refimpl/data/MANIFEST.json``).  This module reads them back:
 
 * **Checked on every load.**  The file's SHA-256 is compared with the manifest
   before it is parsed (the bytes that are hashed are the bytes that are
@@ -39,10 +39,10 @@ __all__ = ["DataChecksumError", "DATA_DIR", "REGENERATE", "available", "info", "
 
 #: Directory holding the CSVs and MANIFEST.json.  The environment variable
 #: ``LMM_DATA_DIR`` overrides it (tests use this to work on a copy).
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: The command that regenerates the CSVs from R.
-REGENERATE = ".venv/bin/python data/export_r_datasets.py"
+REGENERATE = ".venv/bin/python scripts/export_r_datasets.py"
 
 
 class DataChecksumError(ValueError):
@@ -101,7 +101,7 @@ def load(name: str) -> pd.DataFrame:
     if actual != entry["sha256"]:
         raise DataChecksumError(
             f"{fpath}: SHA-256 mismatch for data set {canon!r}: expected "
-            f"{entry['sha256']} (data/MANIFEST.json), got {actual}. The file was "
+            f"{entry['sha256']} (refimpl/data/MANIFEST.json), got {actual}. The file was "
             f"modified or corrupted; restore it from git or regenerate all data "
             f"from R with `{REGENERATE}`."
         )
@@ -121,7 +121,7 @@ def load(name: str) -> pd.DataFrame:
             df[c["name"]] = df[c["name"]].replace("", None)
     if list(df.columns) != [c["name"] for c in cols] or len(df) != entry["n_rows"]:
         raise ValueError(
-            f"{fpath}: parsed shape/columns differ from data/MANIFEST.json; "
+            f"{fpath}: parsed shape/columns differ from refimpl/data/MANIFEST.json; "
             f"regenerate with `{REGENERATE}`"
         )
     return df

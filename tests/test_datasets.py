@@ -26,7 +26,7 @@ SHAPES = {"dietox": (861, 8), "sleepstudy": (180, 3), "Dyestuff": (30, 2),
 @pytest.fixture
 def data_copy(tmp_path, monkeypatch):
     """A private copy of data/ that load() reads instead of the real one."""
-    for f in (ROOT / "data").iterdir():
+    for f in (ROOT / "refimpl" / "data").iterdir():
         if f.suffix in {".csv", ".json"}:
             shutil.copy(f, tmp_path / f.name)
     monkeypatch.setenv("LMM_DATA_DIR", str(tmp_path))
@@ -108,9 +108,9 @@ def test_manifest_edit_is_detected(data_copy):
 
 
 def test_data_readme_lists_current_checksums():
-    readme = (ROOT / "data" / "README.md").read_text()
+    readme = (ROOT / "refimpl" / "data" / "README.md").read_text()
     for name in CANONICAL:
-        assert datasets.info(name)["sha256"] in readme, f"data/README.md: stale hash for {name}"
+        assert datasets.info(name)["sha256"] in readme, f"refimpl/data/README.md: stale hash for {name}"
 
 
 def test_refimpl_imports_neither_statsmodels_nor_rpy2():
@@ -123,7 +123,7 @@ def test_refimpl_imports_neither_statsmodels_nor_rpy2():
 @pytest.mark.r
 def test_csvs_match_r_byte_for_byte(r):
     """Re-export from R in memory; the committed CSVs must be identical."""
-    out = subprocess.run([sys.executable, str(ROOT / "data" / "export_r_datasets.py"), "--check"],
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "export_r_datasets.py"), "--check"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
 

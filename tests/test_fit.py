@@ -14,7 +14,7 @@ from refimpl.em import em_step
 from refimpl.fit import METHODS, ConvergenceWarning
 from refimpl.tolerances import LLF_VS_LME4, OPTIMA_LLF, OPTIMA_PARAMS
 
-REFS = json.loads((Path(__file__).parents[1] / "data/references/lme4_tight.json").read_text())["cases"]
+REFS = json.loads((Path(__file__).parents[1] / "refimpl/data/references/lme4_tight.json").read_text())["cases"]
 
 DIETOX = {
     "dietox_intercept": dict(formula="Weight ~ Time", groups="Pig"),

@@ -39,7 +39,9 @@ def _rows(out, engine):
 
 
 def _failed_kinds(out, engine, case):
-    return {c.kind for c in out.comparisons
+    """Kinds of the gated checks that failed: against the certified values (the
+    grade where a case has them) and the audit."""
+    return {c.kind for c in out.comparisons + out.certified_comparisons
             if c.engine == engine and c.case == case and c.gated and c.passed is False}
 
 

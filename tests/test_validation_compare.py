@@ -1,6 +1,6 @@
 """LRE arithmetic, tolerance gating and the exit status of the validation suite.
 
-Everything here works on the stored reference (data/references/lme4_tight.json)
+Everything here works on the stored reference (refimpl/data/references/lme4_tight.json)
 and on synthetic results: no R, no refimpl fit.
 """
 

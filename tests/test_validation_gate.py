@@ -122,6 +122,7 @@ def no_fitting(monkeypatch):
     (["--plugin", "validation.examples:no_such_function"], "--plugin"),
     (["--engines", "lme5"], "--engines"),
     (["--gate", "nobody"], "--gate"),
+    (["--junit", "/proc/no/such/dir/out.xml"], "--junit"),
 ])
 def test_bad_argument_is_one_line_naming_it(extra, argument, no_fitting, capsys, tmp_path):
     argv = ["run", "--cases", "dyestuff/reml", "--out", str(tmp_path)] + extra

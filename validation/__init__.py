@@ -1,6 +1,7 @@
 """The validation suite: fit registered cases with several engines (refimpl,
-statsmodels, lme4, user plug-ins), compare every answer with tight lme4
-reference values, audit each with refimpl's analytic score, and report.
+statsmodels, lme4, nlme, glmmTMB, user plug-ins), grade every answer against
+the certified values (lme4-tight as a second opinion), audit each with
+refimpl's analytic score, and report.
 
 Command line: ``python -m validation --help`` (or ``lmm-validate``).  Plug-in
 contract: ``validation/CONTRACT.md``.  Module map:
@@ -8,9 +9,19 @@ contract: ``validation/CONTRACT.md``.  Module map:
 * ``cases`` -- the case registry; ``record`` -- the common EngineResult;
 * ``engines/`` -- statsmodels, lme4 (+ tight), refimpl (per optimizer), plug-ins;
 * ``runner`` -- safe fits in worker processes with timeouts;
-* ``references`` -- the reference store ``data/references/lme4_tight.json``;
-* ``audit``, ``compare``, ``suite`` -- audit, grading, one run and its exit status;
-* ``report``, ``html_report`` -- terminal, JSON and HTML output;
-* ``examples`` -- example adapters, good and deliberately broken;
+* ``references`` -- the lme4-tight store ``refimpl/data/references/lme4_tight.json``;
+* ``audit``, ``gate``, ``compare``, ``suite`` -- audit, the per-quantity gate, grading,
+  one run and its exit status;
+* ``cells`` -- how a graded row is written (one home for both reports);
+* ``report``, ``html_report``, ``junit`` -- terminal, JSON, HTML and JUnit output;
+* ``examples/`` -- the worked adapters of CONTRACT.md (statsmodels, nlme) and
+  deliberately broken ones;
+* ``testing``, ``pytest_plugin``, ``scaffold`` -- grading from Python, from
+  pytest (``--lmm-validate``), and ``lmm-validate init-adapter``;
+* ``contract`` -- the generated tables of CONTRACT.md;
 * ``rbridge`` -- the bridge to R (rpy2).
 """
+
+from .record import Unsupported  # noqa: E402  -- `raise validation.Unsupported("why")`
+
+__all__ = ["Unsupported"]

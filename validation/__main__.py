@@ -1,9 +1,11 @@
 """Command line of the validation suite (``python -m validation`` or ``lmm-validate``).
 
-    python -m validation run [--cases PATTERN...] [--engines NAME...]
+    python -m validation run [--cases PATTERN...] [--engines NAME... | --all-engines]
                              [--plugin [LABEL=]pkg.mod:func ...] [--gate NAME... | --gate none]
-                             [--out DIR] [--timeout S] [--jobs N] [--no-html] [--no-audit]
+                             [--out DIR] [--junit FILE] [--timeout S] [--jobs N] [-v]
+                             [--no-html] [--no-audit]
     python -m validation list
+    python -m validation init-adapter NAME [--dir DIR]
     python -m validation audit [--cases PATTERN...] [--engines NAME...] [--plugin ...]
     python -m validation regenerate-references [--force] [--cases PATTERN...]
     python -m validation bench [--quick] [--sizes G...] [--engines NAME...] [--out DIR]
@@ -11,9 +13,13 @@
 
 ``run`` fits every selected case with every engine (in worker processes, each
 fit with a timeout), audits each answer with refimpl's analytic score,
-compares with the reference store and writes ``DIR/validation.json`` and
-``DIR/validation.html``.  Exit status: 0 all gated checks passed, 1 a gated
-check failed, 2 nothing was graded or a usage error (see ``suite.py``).
+grades it against the certified values (the lme4-tight store is a second
+opinion beside them, and the grade where a case has no certified values)
+and writes ``DIR/validation.json``, ``DIR/validation.html`` and, with
+``--junit``, JUnit XML.
+
+Exit status (:data:`EXIT_CODES`): 0 every gated check passed, 1 a gated
+check failed, 2 nothing was graded or a usage error.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ from . import references
 from .cases import CASES, select
 from .engines import BUILTIN, DEFAULT_ENGINES
 
-ROOT = Path(__file__).resolve().parent.parent
+#: The exit statuses of ``run`` (and what ``--help`` prints).
+EXIT_CODES = {
+    0: "every gated check passed (informative engines never change this)",
+    1: "a gated check failed: a quantity below its LRE gate, a point the audit calls not "
+       "stationary, or a gated engine that raised, timed out or returned an invalid answer",
+    2: "nothing was graded (no gated engine produced a row), or a usage error (bad argument, "
+       "plug-in that does not import, unwritable --out)",
+}
 
 
 # --------------------------------------------------------------------------
@@ -107,6 +120,15 @@ def check_run_args(args) -> str | None:
             load_store(Path(reference))
         except ValueError as exc:
             return f"argument --reference: {' '.join(str(exc).split())}"
+    junit = getattr(args, "junit", None)
+    if junit is not None:
+        parent = Path(junit).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"argument --junit: cannot create {str(parent)!r}: {exc.strerror or exc}"
+        if Path(junit).is_dir():
+            return f"argument --junit: {junit!r} is a directory; give a file name (e.g. out.xml)"
     out = getattr(args, "out", None)
     if out is not None:
         d = Path(out)
@@ -131,6 +153,9 @@ def _common(p: argparse.ArgumentParser, engines_default: list[str]) -> None:
     p.add_argument("--engines", nargs="+", metavar="NAME", default=None,
                    help=f"engines to fit (default: {' '.join(engines_default)}); "
                         f"built-in: {' '.join(BUILTIN)}")
+    p.add_argument("--all-engines", action="store_true",
+                   help="every built-in engine, the slow opt-in ones too "
+                        "(statsmodels_nm, statsmodels_powell, lme4_tight)")
     p.add_argument("--plugin", action="append", default=[], metavar="[LABEL=]MOD:FUNC",
                    type=plugin_spec,
                    help="a user adapter function(case) -> result dict; repeatable")
@@ -142,6 +167,8 @@ def _common(p: argparse.ArgumentParser, engines_default: list[str]) -> None:
 
 
 def _engine_specs(args, default: list[str]) -> list[str]:
+    if getattr(args, "all_engines", False) and not args.engines:
+        default = list(BUILTIN)
     specs = list(args.engines) if args.engines else list(default)
     for p in args.plugin:
         if p not in specs:
@@ -159,6 +186,22 @@ def cmd_list(args) -> int:
         print(f"{name.ljust(w)}{formula}{flags}")
     print(f"\nengines: {' '.join(BUILTIN)}  (+ plug-ins: [LABEL=]package.module:function)")
     print(f"default run: {' '.join(DEFAULT_ENGINES)}")
+    return 0
+
+
+def cmd_init_adapter(args) -> int:
+    from .scaffold import write_adapter
+
+    try:
+        written = write_adapter(args.name, Path(args.dir), force=args.force)
+    except (ValueError, FileExistsError) as exc:
+        return _usage_error(str(exc))
+    for path in written:
+        print(f"wrote {path}")
+    mod = args.name
+    print(f"next: edit {written[0].name}, then\n"
+          f"  lmm-validate run --plugin {mod}:fit --cases dyestuff sleepstudy   (from {args.dir})\n"
+          f"  python -m pytest {written[1].name}")
     return 0
 
 
@@ -183,7 +226,11 @@ def cmd_run(args) -> int:
     written = [str(j)]
     if not args.no_html:
         written.append(str(write_html(out, outdir / "validation.html")))
-    terminal(out, details=not args.quiet)
+    if args.junit:
+        from .report import write_junit
+
+        written.append(str(write_junit(out, Path(args.junit))))
+    terminal(out, details=not args.quiet, verbose=args.verbose)
     print("wrote " + ", ".join(written))
     return out.exit_code
 
@@ -245,9 +292,11 @@ def cmd_regenerate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m validation",
-                                 description="Validate linear mixed model engines against "
-                                             "tight lme4 references, with an analytic audit.")
+    ap = argparse.ArgumentParser(
+        prog="lmm-validate", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grade linear mixed model engines against certified values (lme4-tight "
+                    "as a second opinion), with an analytic audit of every answer.",
+        epilog="exit status of run:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()))
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="fit, audit, compare, report")
@@ -255,8 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", nargs="+", metavar="NAME",
                    help="engines whose failures set the exit status (default: refimpl_* "
                         "and plug-ins); 'none' for an informative run")
-    p.add_argument("--out", default=str(ROOT / "reports"), metavar="DIR",
-                   help="where validation.json/.html go (default: reports/)")
+    p.add_argument("--out", default="reports", metavar="DIR",
+                   help="where validation.json/.html go (default: ./reports)")
+    p.add_argument("--junit", metavar="FILE", default=None,
+                   help="also write JUnit XML: one test per gated engine, case and quantity")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="every engine's case table and every row that did not pass")
     p.add_argument("--reference", default=str(references.STORE), metavar="PATH")
     p.add_argument("--no-html", action="store_true")
     p.add_argument("--no-audit", action="store_true")
@@ -265,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list the cases and engines")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("init-adapter", help="write a skeleton adapter NAME.py and its test")
+    p.add_argument("name", help="module name of the adapter, e.g. myengine_adapter")
+    p.add_argument("--dir", default=".", help="where to write the two files (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=cmd_init_adapter)
 
     p = sub.add_parser("audit", help="audit each engine's answer with refimpl's score")
     _common(p, ["statsmodels", "lme4", "refimpl_default"])
@@ -289,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # plug-ins in the current directory import, as with `python -m validation`
+    # (the `lmm-validate` script alone would put only its own bin/ on sys.path)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     args = build_parser().parse_args(argv)
     args.argv_echo = argv[1:]            # the command line, for reports that say how to reproduce them
     try:

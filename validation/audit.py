@@ -48,6 +48,11 @@ class AuditOutcome:
     #: failure of the row, not "unavailable" (compare.compare_audit)
     failed: bool = False
     boundary: bool | None = None
+    #: predicted llf gain of one Newton step from the point (refimpl.audit);
+    #: the stationarity verdict compares it with the tolerance
+    newton_gain: float | None = None
+    #: measured llf gain off the boundary (0 in the interior)
+    boundary_gain: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +110,8 @@ class Auditor:
             message=str(getattr(out, "message", "")),
             boundary=(bool(out.boundary) if getattr(out, "boundary", None) is not None
                       else None),
+            newton_gain=_f(getattr(out, "newton_gain", None)),
+            boundary_gain=_f(getattr(out, "boundary_gain", None)),
         )
 
 

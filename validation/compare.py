@@ -1,4 +1,10 @@
-"""Comparisons: every engine's answer against the reference store, graded.
+"""Comparisons: every engine's answer against the certified values and the
+lme4-tight store, graded.
+
+Where a case has certified values they are the grade
+(:func:`compare_to_certified`, gate :data:`CERTIFIED_GATE`); the lme4-tight
+comparisons below are then a second opinion (shown, ``counts=False``).
+Where it has none, the lme4-tight comparisons are the grade.
 
 Per quantity (each fixed effect, each ``bse_fe``, each ``cov_re`` entry of
 the lower triangle, each variance component, ``scale``, ``llf``) we record the
@@ -15,7 +21,8 @@ engine reporting 1e-9 for a true 0 scores 9).
 
 Grading, with the tiers of ``refimpl/tolerances.py`` (nowhere else):
 
-* parameters (fe, bse, cov_re, vcomp, scale): LRE >= PARAM_LRE_MIN.  They
+* parameters (fe, bse, cov_re, vcomp, scale): LRE >= the per-quantity gate
+  :data:`CERTIFIED_GATE` (the same table as against certified values).  They
   count toward a row's verdict only where the case is well conditioned
   (``Case.well_conditioned``); elsewhere they are shown only.  ``bse_fe``
   counts only for engines declaring the reference's definition
@@ -49,7 +56,7 @@ reference (missing or stale).  ``unavailable`` rows are shown, never gated.
 Informative rows get the same verdict a gated row would get (``ok``/``off``
 in the table), it just does not reach the exit status.
 
-**Certified values** (``data/certified/``, package ``certified``; book chapter
+**Certified values** (``refimpl/data/certified/``, package ``certified``; book chapter
 "Certified values").  Where a case has certified values -- 30 correct digits,
 from an independent mpmath Newton refinement -- :func:`compare_to_certified`
 scores every engine's answer by LRE per quantity, in the same way.  These
@@ -69,10 +76,12 @@ import dataclasses
 import math
 from typing import Any
 
-from refimpl.tolerances import LLF_VS_LME4, LRE_CAP, PARAM_LRE_MIN, SAME_POINT
+from refimpl.tolerances import LLF_VS_LME4, LRE_CAP, SAME_POINT
 
 from .audit import AuditOutcome
 from .cases import Case
+from .gate import (CERTIFIED_GATE, CERTIFIED_GATED, CERTIFIED_KINDS, CERTIFIED_KNOWN_SHORTFALLS,
+                   ZERO_REFERENCE_NOTE, gate_for, lre_certified)
 from .record import EngineResult
 
 __all__ = ["lre", "Comparison", "RowVerdict", "compare_to_reference", "grade_row",
@@ -118,6 +127,7 @@ class Comparison:
     gated: bool = False  # counts AND the engine is gated: can fail the run
     note: str = ""
     counts: bool = True  # part of the row's verdict (False: shown only)
+    against: str = "lme4"  # "certified", "lme4" (lme4-tight store) or "audit"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,9 +137,10 @@ def _param(engine, case, kind, q, x, c, counts) -> Comparison:
     abs_err = abs(x - c)
     rel = abs_err / abs(c) if c != 0 else None
     score = lre(x, c)
+    need = CERTIFIED_GATE[kind][0]       # one gate, whichever reference grades the case
     return Comparison(engine, case, kind, q, x, c, abs_err, rel, score,
-                      f"LRE>=PARAM_LRE_MIN={PARAM_LRE_MIN:g}",
-                      passed=score >= PARAM_LRE_MIN, counts=counts,
+                      f"LRE>={need:g}",
+                      passed=score >= need, counts=counts,
                       note="" if c != 0 else "zero reference: LRE from absolute error")
 
 
@@ -203,7 +214,7 @@ def compare_audit(case: Case, r: EngineResult, a: AuditOutcome) -> list[Comparis
     if a.failed:
         return [Comparison(e, c, "audit", "audit (refimpl analytic score)", passed=False,
                            tolerance="a valid covariance where the likelihood is defined",
-                           note=a.message)]
+                           note=a.message, against="audit")]
     if not a.available:
         return []
     out: list[Comparison] = []
@@ -215,12 +226,13 @@ def compare_audit(case: Case, r: EngineResult, a: AuditOutcome) -> list[Comparis
                               lre(r.llf, a.llf), f"rel<=SAME_POINT={SAME_POINT:g}",
                               passed=d <= tol,
                               note="" if d <= tol else
-                              "the reported llf is not the llf at the reported estimates"))
+                              "the reported llf is not the llf at the reported estimates",
+                              against="audit"))
     if a.stationary is not None:
         out.append(Comparison(e, c, "stationary", "stationary (refimpl analytic score)",
                               a.scaled_gradient, 0.0, passed=bool(a.stationary),
                               tolerance="refimpl.audit verdict",
-                              note=a.message))
+                              note=a.message, against="audit"))
     return out
 
 
@@ -242,6 +254,10 @@ class RowVerdict:
     reasons: list[str]
     converged: bool | None = None   # the engine's own flag (informative)
     n_warnings: int = 0
+    digits_passed: bool | None = None   # every counted digit check (certified or lme4) passed
+    audit_passed: bool | None = None    # every counted audit check passed (None: no audit)
+    newton_gain: float | None = None    # the audit's predicted llf gain of one Newton step
+    graded_against: str = ""            # "certified" or "lme4-tight"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -249,82 +265,109 @@ class RowVerdict:
 
 def grade_row(case: Case, r: EngineResult, ref: EngineResult | None,
               ref_problem: str | None, audit: AuditOutcome | None,
-              gated: bool) -> tuple[RowVerdict, list[Comparison]]:
-    """Compare one result, and summarise it (see the module docstring on gating)."""
+              gated: bool, certified: list[Comparison] | None = None
+              ) -> tuple[RowVerdict, list[Comparison]]:
+    """Compare one result, and summarise it (see the module docstring on gating).
+
+    ``certified`` holds the row's comparisons with the certified values
+    (:func:`compare_to_certified`; None when the case has none).  Where they
+    exist they are the grade; the lme4-tight comparisons are then a second
+    opinion, shown and never counted.
+    """
     comps: list[Comparison] = []
     reasons: list[str] = []
-    if r.status == "unavailable":
+    if r.status in ("unavailable", "unsupported"):
         return RowVerdict(r.engine, case.name, r.status, gated, None, None, None, None,
                           None, None, r.time_s, [r.error or ""], None, 0), comps
     if r.status != "ok":
         comps.append(Comparison(r.engine, case.name, "status", "status", passed=False,
                                 note=r.error or r.status))
-    elif ref is None or ref_problem:
-        comps.append(Comparison(r.engine, case.name, "reference", "reference",
-                                passed=False, note=ref_problem or "no reference"))
     else:
-        comps += compare_to_reference(case, r, ref)
+        if certified:
+            comps += certified
+        if ref is None or ref_problem:
+            if not certified:
+                comps.append(Comparison(r.engine, case.name, "reference", "reference",
+                                        passed=False, note=ref_problem or "no reference"))
+        else:
+            second = compare_to_reference(case, r, ref)
+            if certified:
+                for x in second:
+                    if x.kind != "names":
+                        x.counts = False
+                        x.note = (x.note + "; " if x.note else "") + "second opinion"
+            comps += second
     if audit is not None and r.status == "ok":
         comps += compare_audit(case, r, audit)
     for x in comps:
         x.gated = gated and x.counts
 
+    primary = "certified" if certified else "lme4"
     params = [x for x in comps if x.kind in PARAM_KINDS and x.lre is not None
-              and (x.counts or x.kind != "bse")]
+              and x.against == primary and (x.counts or x.kind != "bse")]
     worst = min(params, key=lambda x: x.lre) if params else None
-    dllf = next((x.value - x.reference for x in comps if x.kind == "llf"), None)
+    dllf = next((x.value - x.reference for x in comps
+                 if x.kind == "llf" and x.against == "lme4" and x.value is not None), None)
     failed = [x for x in comps if x.passed is False]
-    failed.sort(key=lambda x: (x.kind in PARAM_KINDS, not x.counts))  # llf, audit first
+    failed.sort(key=lambda x: (not x.counts, x.kind in PARAM_KINDS))  # counted first
     for x in failed:
-        tag = "" if x.counts else " [shown only]"
-        detail = f"LRE {x.lre:.1f}" if x.lre is not None and x.kind in PARAM_KINDS else x.note
-        reasons.append(f"{x.quantity}: {detail}{tag}")
+        tag = "" if x.counts else f" [not graded: {_why_not_counted(x)}]"
+        where = ({"certified": " vs certified", "lme4": " vs lme4-tight"}.get(x.against, "")
+                 if x.kind in PARAM_KINDS + ("llf",) else "")
+        detail = (f"LRE {x.lre:.1f}, needs {x.tolerance.split('=')[-1]}"
+                  if x.lre is not None and x.kind in PARAM_KINDS + ("llf",)
+                  and x.against == "certified" else
+                  f"LRE {x.lre:.1f}" if x.lre is not None and x.kind in PARAM_KINDS else x.note)
+        reasons.append(f"{x.quantity}{where}: {detail}{tag}")
     passed = not any(x.counts for x in failed)
+    digit_checks = [x for x in comps if x.counts and x.against != "audit"]
+    audit_checks = [x for x in comps if x.counts and x.against == "audit"]
     return RowVerdict(
         r.engine, case.name, r.status, gated, passed,
         worst.lre if worst else None, worst.quantity if worst else None, dllf,
         audit.stationary if audit is not None and audit.available else None,
         audit.scaled_gradient if audit is not None and audit.available else None,
-        r.time_s, reasons, r.converged, len(r.warnings)), comps
+        r.time_s, reasons, r.converged, len(r.warnings),
+        digits_passed=(None if r.status != "ok" else
+                       not any(x.passed is False for x in digit_checks)),
+        audit_passed=(None if not audit_checks else
+                      not any(x.passed is False for x in audit_checks)),
+        newton_gain=audit.newton_gain if audit is not None else None,
+        graded_against="certified" if certified else "lme4-tight"), comps
+
+
+def _why_not_counted(x: Comparison) -> str:
+    """Why a comparison is shown but not part of the verdict (one phrase)."""
+    if x.against == "lme4" and "second opinion" in x.note:
+        return "lme4-tight is the second opinion where certified values exist"
+    if x.kind == "bse":
+        return "standard-error definition not declared"
+    return "ill-conditioned case: parameters are informative, llf and stationarity graded"
 
 
 # --------------------------------------------------------------------------
 # Certified values (module docstring, "Certified values")
 # --------------------------------------------------------------------------
 
-#: Engines gated against the certified values (when the run gates them at all).
-CERTIFIED_GATED = ("refimpl_default",)
-
-#: (engine, case) pairs that fall short of CERTIFIED_LRE_MIN for a known reason
-#: that is being fixed elsewhere: shown (with the reason) but not gated.  Keep
-#: this list empty or short; tests/test_certified.py fails when an entry no
-#: longer falls short, so fixed entries get removed.
-CERTIFIED_KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
-    # None at present. oneway_tiny/reml (variance ratio 1e-6) was listed here
-    # until Newton stopped refusing to take a large step on a flat likelihood
-    # (refimpl/newton.py); it now reaches LRE 9.
-}
-
-#: Quantity kinds scored against certified values, in table order.
-CERTIFIED_KINDS = ("fe", "bse", "cov_re", "vcomp", "scale", "llf")
-
-
 def compare_to_certified(case: Case, r: EngineResult, entry: dict,
                          gated: bool) -> list[Comparison]:
     """LRE of every quantity of an ``ok`` result against a certified entry.
 
-    ``entry`` is a ``data/certified`` record (``certified.store``); ``gated``
-    says whether the row can fail the run (boundary entries never do).
+    ``entry`` is a certified record (``certified.store``).  Each comparison
+    needs :func:`gate_for` digits.  It counts toward the row's verdict
+    (``counts``) unless: the case is ill-conditioned and it is a parameter
+    (only ``llf`` counts there; refimpl_default is held to every quantity), the
+    standard errors' definition was not declared, or the pair is a known
+    shortfall.  ``gated`` is set later by :func:`grade_row`.
     """
-    from certified import CERTIFIED_LRE_MIN
     from certified.store import flat_values
 
     e, c = r.engine, case.name
+    boundary = bool(entry.get("boundary", False))
     known = CERTIFIED_KNOWN_SHORTFALLS.get((e, c))
-    gated = gated and not entry.get("boundary", False) and known is None
-    tol = f"LRE>=CERTIFIED_LRE_MIN={CERTIFIED_LRE_MIN:g}"
+    strict = e in CERTIFIED_GATED
     declared = r.extra.get("bse_fe_definition")
-    bse_def = "conditional" if declared == "conditional" else "observed"
+    bse_def = declared if declared in ("conditional", "observed") else "observed"
     mine = {f"fe[{k}]": v for k, v in r.fe_params.items()}
     mine.update({f"bse.{bse_def}[{k}]": v for k, v in (r.bse_fe or {}).items()})
     names = list(r.cov_re)
@@ -334,11 +377,17 @@ def compare_to_certified(case: Case, r: EngineResult, entry: dict,
                 mine[f"cov_re[{a},{b}]"] = r.cov_re[a][b]
     mine.update({f"vcomp[{k}]": v for k, v in r.vcomp.items()})
     mine["scale"], mine["llf"] = r.scale, r.llf
+    zero_scale = float(entry["values"]["scale"])
     out: list[Comparison] = []
     for q, (text, digits) in flat_values(entry).items():
         kind = q.split("[", 1)[0].split(".", 1)[0]
         if kind == "bse" and not q.startswith(f"bse.{bse_def}["):
             continue
+        need = gate_for(e, kind, boundary)
+        tol = f"LRE>={need:g}"
+        counts = known is None and (
+            kind == "llf" or strict or case.well_conditioned) and (
+            kind != "bse" or declared in ("conditional", "observed") or strict)
         x = mine.get(q)
         if x is None and kind == "cov_re":           # the engine gave the upper triangle
             a, b = q[len("cov_re["):-1].split(",")
@@ -347,17 +396,16 @@ def compare_to_certified(case: Case, r: EngineResult, entry: dict,
             note = (f"not reported (bse_fe_definition={bse_def!r})" if kind == "bse"
                     else "not reported")
             out.append(Comparison(e, c, kind, q, reference=float(text), note=note,
-                                  tolerance=tol, passed=False if gated else None,
-                                  gated=gated, counts=gated))
+                                  tolerance=tol, passed=False, counts=counts and kind != "bse",
+                                  against="certified"))
             continue
         ref = float(text)
-        score = lre(x, ref)
+        score = lre_certified(x, ref, digits, zero_scale if kind in ("cov_re", "vcomp")
+                              else None)
         abs_err = abs(x - ref)
         out.append(Comparison(
             e, c, kind, q, x, ref, abs_err, abs_err / abs(ref) if ref else None, score,
-            tol, passed=score >= CERTIFIED_LRE_MIN, gated=gated, counts=gated,
-            note=f"certified to {digits} digits" + ("" if ref else
-                                                   "; zero: LRE from absolute error")
-            + (f"; known shortfall, not gated: {known}" if known and score <
-               CERTIFIED_LRE_MIN else "")))
+            tol, passed=score >= need, counts=counts, against="certified",
+            note=f"certified to {digits} digits" + ("" if ref else "; " + ZERO_REFERENCE_NOTE)
+            + (f"; known shortfall, not gated: {known}" if known and score < need else "")))
     return out

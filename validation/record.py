@@ -8,8 +8,11 @@ need to know who produced it:
 field              meaning (statsmodels' names and units)
 =================  =========================================================
 engine, case       who fitted what (``"lme4"``, ``"dietox_slope/reml"``)
-status             ``"ok"``, ``"failed"`` (raised, timed out, non-finite) or
-                   ``"unavailable"`` (the engine cannot run here: say why)
+status             ``"ok"``, ``"failed"`` (raised, timed out, non-finite),
+                   ``"unavailable"`` (the engine cannot run here: say why) or
+                   ``"unsupported"`` (the engine cannot express this model:
+                   the adapter raised :class:`Unsupported` or returned
+                   ``{"unsupported": "reason"}``; shown, never a failure)
 error              the message for failed/unavailable rows
 fe_params          {name: value}: ``Intercept``, ``Time``, ...
 bse_fe             {name: standard error} of the fixed effects
@@ -42,10 +45,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EngineResult", "STATUSES", "from_any", "nonfinite_fields", "answer_problems",
+__all__ = ["EngineResult", "Unsupported", "STATUSES", "from_any", "nonfinite_fields", "answer_problems",
            "encode_floats", "decode_floats"]
 
-STATUSES = ("ok", "failed", "unavailable")
+STATUSES = ("ok", "failed", "unavailable", "unsupported")
+
+
+class Unsupported(Exception):
+    """Raised by an adapter for a model its engine cannot express.
+
+    ``raise Unsupported("crossed random effects")`` (or returning
+    ``{"unsupported": "crossed random effects"}``) makes the row
+    ``unsupported``: shown with the reason, never graded, never a failure.
+    """
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -79,6 +91,10 @@ class EngineResult:
     @classmethod
     def unavailable(cls, engine: str, case: str, error: str) -> "EngineResult":
         return cls(engine=engine, case=case, status="unavailable", error=error)
+
+    @classmethod
+    def unsupported(cls, engine: str, case: str, reason: str) -> "EngineResult":
+        return cls(engine=engine, case=case, status="unsupported", error=reason)
 
     @property
     def ok(self) -> bool:
@@ -202,6 +218,12 @@ def from_any(obj: Any, engine: str, case: str) -> EngineResult:
     else:
         raise TypeError(f"an adapter must return an EngineResult or a dict, "
                         f"got {type(obj).__name__}")
+    if set(d) == {"unsupported"}:                 # {"unsupported": "reason"}
+        why = d["unsupported"]
+        if not isinstance(why, str) or not why.strip():
+            raise TypeError("'unsupported' must be a non-empty reason string, got "
+                            f"{why!r:.60}")
+        return EngineResult.unsupported(engine, case, why.strip())
     names = {f.name for f in dataclasses.fields(EngineResult)}
     unknown = set(d) - names
     if unknown:

@@ -1,6 +1,6 @@
 """The reference store: tight lme4 optima at full precision, with provenance.
 
-``data/references/lme4_tight.json`` holds, per case, the
+``refimpl/data/references/lme4_tight.json`` holds, per case, the
 :class:`~validation.record.EngineResult` of the ``lme4_tight`` engine (bobyqa
 with tight tolerances, verified by Nelder-Mead fits from its optimum and
 from the default start;
@@ -12,7 +12,7 @@ optimizer settings, the date and the command.
 Runs compare every engine against this store; they never refit it.  The
 store changes only through ``python -m validation regenerate-references``,
 which refuses to overwrite an existing file without ``--force`` and then keeps
-the previous file as ``data/references/backup/lme4_tight-<UTC time>.json``.
+the previous file as ``refimpl/data/references/backup/lme4_tight-<UTC time>.json``.
 With ``--cases`` only those cases are refitted and merged into the store.
 
 A stored case whose ``data_sha256`` differs from the data a run fits is
@@ -36,7 +36,8 @@ __all__ = ["STORE", "ReferenceStore", "load", "regenerate", "RefusedOverwrite"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The committed reference store.
-STORE = ROOT / "data" / "references" / "lme4_tight.json"
+STORE = (Path(__file__).resolve().parent.parent / "refimpl" / "data" / "references"
+         / "lme4_tight.json")
 FORMAT = 1
 
 

@@ -2,12 +2,15 @@
 
 * :class:`Progress` -- a one-line text bar on stderr while fitting (redrawn in
   place on a terminal; a line per 10% otherwise).
-* :func:`terminal` -- a case x engine table (each cell: the smallest parameter
-  LRE and a verdict), then the details of every row that did not pass, then
-  the scores against the certified values (:func:`certified_table`).
+* :func:`terminal` -- the certified ranking first (digits of agreement with
+  certified values by engine and quantity), the case table of the gated
+  engines, every gated failure in full, one line per informative engine
+  (``-v``: everything).  Cells are written by ``cells.py``.
 * :func:`write_json` -- ``validation.json`` with every number of the run.
 * :func:`write_html` -- ``validation.html``, static, viewable offline (see
-  ``html_report.py``).
+  ``html_report.py``);
+* :func:`write_junit` -- ``validation.xml``: JUnit XML, one test per case and
+  quantity kind of every gated engine (``junit.py``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from .cells import digits, lre_text, number, short
 from .record import EngineResult
 from .suite import RunOutcome
 
-__all__ = ["Progress", "terminal", "certified_table", "write_json", "write_html", "cell"]
+__all__ = ["Progress", "terminal", "certified_ranking", "write_json", "write_html",
+           "write_junit"]
 
 
 class Progress:
@@ -37,7 +42,8 @@ class Progress:
         self.done += 1
         frac = self.done / self.total
         fill = int(round(frac * self.width))
-        mark = {"ok": "", "failed": " FAILED", "unavailable": " n/a"}.get(r.status, "")
+        mark = {"ok": "", "failed": " FAILED", "unavailable": " n/a",
+                "unsupported": " unsupported"}.get(r.status, "")
         line = (f"[{'#' * fill}{'.' * (self.width - fill)}] {self.done:>4}/{self.total}"
                 f" {time.monotonic() - self.t0:6.1f}s  {r.engine} {r.case}{mark}")
         if self.tty:
@@ -52,139 +58,146 @@ class Progress:
         self.stream.flush()
 
 
-def short(engine: str) -> str:
-    """Column header: ``refimpl_bfgs`` -> ``ri.bfgs``."""
-    return "ri." + engine[len("refimpl_"):] if engine.startswith("refimpl_") else engine
+def certified_ranking(out: RunOutcome, stream=sys.stdout) -> None:
+    """The first table: digits of agreement with certified values, by engine and quantity."""
+    info = out.certified or {}
+    w = stream.write
+    if not info.get("available"):
+        w(f"certified values: {info.get('note', 'unavailable')}\n")
+        return
+    kinds = info["kinds"]
+    rank = info.get("ranking", [])
+    n_cases = len(info["cases"])
+    w(f"Digits of agreement with certified values, by engine and quantity ({n_cases} certified "
+      f"cases; smallest LRE over the cases each engine answered; best first)\n")
+    ew = max([8, *(len(x["engine"]) for x in rank)]) + 2
+    w("engine".ljust(ew) + "".join(k.rjust(7) for k in kinds) + "    min  graded unsupp failed"
+      "  stationary  gated\n")
+    w("gate".ljust(ew) + "".join(f"{info['gate'][k]:7.1f}" for k in kinds) + "\n")
+    w("-" * (ew + 7 * len(kinds) + 50) + "\n")
+    for x in rank:
+        st = f"{x['stationary']}/{x['audited']}" if x["audited"] else "-"
+        w(x["engine"].ljust(ew) + "".join(lre_text(x[k]).rjust(7) for k in kinds)
+          + lre_text(x["min"]).rjust(7) + f"{x['graded']:8d}{x['unsupported']:7d}"
+          + f"{x['failed']:7d}{st:>12}  {'yes' if x['gated'] else 'no'}\n")
+    if info.get("strict_engines"):
+        w(f"refimpl's default fit is also held to LRE >= {info['lre_min']:g} on every quantity "
+          "of every non-boundary certified case.\n")
 
 
-def cell(v) -> str:
-    """Table cell: smallest parameter LRE and a verdict.
+def _case_table(out: RunOutcome, engines: list[str], w) -> None:
+    grid = {(v.engine, v.case): v for v in out.rows}
+    heads = [short(e) for e in engines]
+    cw = max([13, *(len(h) + 1 for h in heads)])
+    cert = (out.certified or {}).get("cases", {})
+    names = [c.name + (" [b]" if cert.get(c.name, {}).get("boundary") else "")
+             + ("" if c.name in cert else " *") for c in out.cases]
+    nw = max([4, *(len(n) for n in names)]) + 1
+    w("case".ljust(nw) + "".join(h.rjust(cw) for h in heads) + "\n")
+    w("-" * (nw + cw * len(engines)) + "\n")
+    for c, label in zip(out.cases, names):
+        w(label.ljust(nw))
+        for e in engines:
+            v = grid.get((e, c.name))
+            txt = "" if v is None else digits(v) + ("" if v.stationary is not False else "!")
+            w(txt.rjust(cw))
+        w("\n")
+    w("cell: smallest parameter LRE against the certified values (cases marked * have none: "
+      "against lme4-tight) and the digit verdict; ! = the audit says NOT stationary.\n")
 
-    Gated rows say PASS/FAIL, informative rows ok/off (lower case: they cannot
-    fail the run), ERR a failed fit, n/a an unavailable engine.
+
+def _row_detail(v, w, keep: int) -> None:
+    tag = "GATED" if v.gated else "info"
+    extra = []
+    if v.converged is not None:
+        extra.append(f"engine says converged={v.converged}"
+                     + (f" ({v.n_warnings} warnings)" if v.n_warnings else ""))
+    if v.stationary is not None:
+        extra.append("audit: " + ("stationary" if v.stationary else
+                                  f"NOT stationary (scaled gradient {number(v.scaled_gradient)}"
+                                  f", Newton gain {number(v.newton_gain)})"))
+    w(f"  [{tag}] {v.engine} {v.case}: {v.status}{'; ' if extra else ''}{'; '.join(extra)}\n")
+    counted = [r for r in v.reasons if "[not graded" not in r]
+    shown = [r for r in v.reasons if "[not graded" in r]
+    for reason in counted[:keep]:
+        w(f"      - {reason}\n")
+    if len(counted) > keep:
+        w(f"      - ... {len(counted) - keep} more in the JSON/HTML report\n")
+    if shown:
+        w(f"      ({len(shown)} further shortfalls not graded: second opinion or "
+          "informative; see the HTML report)\n")
+
+
+def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True,
+             verbose: bool = False) -> None:
+    """The run in the terminal: summary first, gated failures in full.
+
+    Default: the certified ranking, the case table of the gated engines, every
+    gated row that did not pass (all its reasons), one line per informative
+    engine.  ``verbose``: the case table of every engine and the details of
+    every row that did not pass.
     """
-    if v.status == "unavailable":
-        return "n/a"
-    if v.status != "ok":
-        return "ERR!" if v.gated else "err"
-    lre = f"{v.min_param_lre:4.1f}" if v.min_param_lre is not None else "  - "
-    if v.gated:
-        return f"{lre} {'PASS' if v.passed else 'FAIL'}"
-    return f"{lre} {'ok' if v.passed else 'off'}"
-
-
-def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True) -> None:
     w = stream.write
     prov = out.reference_info.get("provenance", {})
     ver = prov.get("versions", {})
     w(f"\nLinear mixed model validation: {len(out.cases)} cases x {len(out.engines)} "
-      f"engines in {out.meta['duration_s']:.1f} s\n")
+      f"engines in {out.meta['duration_s']:.1f} s "
+      f"(gated: {', '.join(out.meta['gated_engines']) or 'none'})\n")
     if prov:
-        w(f"reference: {out.reference_info['path']} (lme4 {ver.get('lme4', '?')}, "
-          f"R {ver.get('R', '?')}, generated {prov.get('generated_utc', '?')})\n")
+        w(f"second opinion: lme4-tight store (lme4 {ver.get('lme4', '?')}, R {ver.get('R', '?')}"
+          f"); certified values: {(out.certified or {}).get('store', '-')}\n")
     else:
         w(f"reference: {out.reference_info.get('missing')}\n")
     if not out.meta.get("audit_available"):
         w(f"audit: unavailable ({out.meta.get('audit_note')})\n")
-    elif out.meta.get("reference_audit"):
-        w(f"reference audit: {out.meta['reference_audit']}\n")
-    w("cell = smallest parameter LRE (digits agreeing with the reference) + verdict; "
-      "PASS/FAIL gated, ok/off informative (same checks, cannot fail the run)\n\n")
+    w("\n")
+    certified_ranking(out, stream)
 
-    grid = {(v.engine, v.case): v for v in out.rows}
-    heads = [short(e) for e in out.engines]
-    cw = max([10, *(len(h) for h in heads)]) + 1     # no engine with a row: still a table
-    nw = max([4, *(len(c.name) for c in out.cases)]) + 1
-    if any(e.startswith("refimpl_") for e in out.engines):
-        w("columns ri.X = refimpl_X\n")
-    w("case".ljust(nw) + "".join(h.rjust(cw) for h in heads) + "\n")
-    w("-" * (nw + cw * len(out.engines)) + "\n")
-    for c in out.cases:
-        w(c.name.ljust(nw))
-        for e in out.engines:
-            v = grid.get((e, c.name))
-            w((cell(v) if v else "").rjust(cw))
-        w("\n")
+    gated = [e for e in out.engines if e in out.meta["gated_engines"]]
+    shown = out.engines if verbose else gated
+    if shown:
+        w(f"\n{'All engines' if verbose else 'Gated engines'}, case by case:\n")
+        _case_table(out, shown, w)
 
     if details:
-        notes = [v for v in out.rows if v.passed is False]
-        notes.sort(key=lambda v: (not v.gated, v.engine, v.case))
-        if notes:
-            w("\nRows that did not pass (gated first):\n")
-        for v in notes:
-            tag = "GATED" if v.gated else "info"
-            extra = []
-            if v.dllf is not None:
-                extra.append(f"llf - ref = {v.dllf:+.3g}")
-            if v.converged is not None:
-                extra.append(f"engine says converged={v.converged}"
-                             + (f" ({v.n_warnings} warnings)" if v.n_warnings else ""))
-            if v.stationary is not None:
-                extra.append("audit: " + ("stationary" if v.stationary else
-                                          f"NOT stationary (scaled gradient "
-                                          f"{v.scaled_gradient:.3g})"))
-            w(f"  [{tag}] {v.engine} {v.case}: {'; '.join(extra)}\n")
-            keep = 6 if v.gated else 2
-            for reason in v.reasons[:keep]:
-                w(f"      - {reason}\n")
-            if len(v.reasons) > keep:
-                w(f"      - ... {len(v.reasons) - keep} more in the JSON/HTML report\n")
-        unav = sorted({(v.engine, v.reasons[0] if v.reasons else "")
-                       for v in out.rows if v.status == "unavailable"})
-        if unav:
-            w("\nUnavailable engines:\n")
-            seen = set()
-            for e, why in unav:
-                if e not in seen:
-                    seen.add(e)
-                    w(f"  {e}: {why}\n")
-    certified_table(out, stream)
-    w(f"\nGATE {out.gate_summary}  (exit code {out.exit_code}; gated engines: "
-      f"{', '.join(out.meta['gated_engines']) or 'none'})\n")
+        bad = [v for v in out.rows if v.gated and v.passed is False]
+        if bad:
+            w(f"\nGated rows that did not pass ({len(bad)}):\n")
+            for v in bad:
+                _row_detail(v, w, keep=len(v.reasons))
+        info_engines = [e for e in out.engines if e not in gated]
+        if info_engines:
+            w("\nInformative engines (never fail the run; -v for every row):\n")
+            for e in info_engines:
+                mine = [v for v in out.rows if v.engine == e]
+                w(f"  {e}: {_engine_line(mine)}\n")
+                if verbose:
+                    for v in mine:
+                        if v.passed is False:
+                            _row_detail(v, w, keep=3)
+    w(f"\nGATE {out.gate_summary}  (exit code {out.exit_code})\n")
     stream.flush()
 
 
-def certified_table(out: RunOutcome, stream=sys.stdout) -> None:
-    """LRE against the certified values: case x engine (smallest over all quantities),
-    then per engine and quantity kind the smallest over the non-boundary cases."""
-    info = out.certified or {}
-    w = stream.write
-    if not info.get("available"):
-        if info.get("note"):
-            w(f"\ncertified values: {info['note']}\n")
-        return
-    cases = [c for c in (x.name for x in out.cases) if c in info["cases"]]
-    if not cases:
-        return
-    table, lo = info["table"], info["lre_min"]
-    engines = [e for e in out.engines if e in table]
-    heads = [short(e) for e in engines]
-    cw = max([10, *(len(h) for h in heads)]) + 1     # every engine failed: no column
-    nw = max(len(c) for c in cases) + 4
-    w(f"\nLRE against certified values ({len(cases)} cases, {info['store']}): smallest over "
-      f"fe, bse, cov_re, vcomp, scale, llf; [b] = optimum on the boundary (not gated); "
-      f"gate: {', '.join(info['gated_engines']) or 'none'} >= {lo:g}\n")
-    w("case".ljust(nw) + "".join(h.rjust(cw) for h in heads) + "  cert. digits\n")
-    w("-" * (nw + cw * len(engines) + 14) + "\n")
-    for c in cases:
-        ci = info["cases"][c]
-        w((c + (" [b]" if ci["boundary"] else "")).ljust(nw))
-        for e in engines:
-            kinds = table.get(e, {}).get(c)
-            w((f"{min(kinds.values()):4.1f}" if kinds else "").rjust(cw))
-        extra = " STALE" if ci["stale"] else ""
-        if ci.get("second_path_min_agreement") is not None:
-            extra += f" (ANOVA: {ci['second_path_min_agreement']})"
-        w(f"  {ci['min_digits']}{extra}\n")
-    kinds = info["kinds"]
-    w("\nsmallest LRE over the non-boundary certified cases, per quantity:\n")
-    w("engine".ljust(18) + "".join(k.rjust(8) for k in kinds) + "     all\n")
-    for e in engines:
-        m = info["min_non_boundary"].get(e, {})
-        w(e.ljust(18) + "".join((f"{m[k]:8.1f}" if k in m else "       -") for k in kinds)
-          + (f"{min(m.values()):8.1f}" if m else "       -") + "\n")
-    for k, why in (info.get("known_shortfalls") or {}).items():
-        w(f"known shortfall, shown but not gated: {k}: {why}\n")
+def _engine_line(rows) -> str:
+    """One line for an informative engine: counts and its weakest row."""
+    counts = {}
+    for v in rows:
+        key = {"ok": "ok" if v.passed else "short", "failed": "error"}.get(v.status, v.status)
+        counts[key] = counts.get(key, 0) + 1
+    parts = [f"{n} {k}" for k, n in counts.items()]
+    lres = [v for v in rows if v.min_param_lre is not None]
+    if lres:
+        worst = min(lres, key=lambda v: v.min_param_lre)
+        parts.append(f"weakest {worst.case} ({worst.worst_quantity} LRE "
+                     f"{worst.min_param_lre:.1f})")
+    ns = sum(1 for v in rows if v.stationary is False)
+    if ns:
+        parts.append(f"{ns} not stationary")
+    errors = [v for v in rows if v.status == "failed"]
+    if errors:
+        parts.append(f"first error: {errors[0].case}: {(errors[0].reasons or [''])[0][:80]}")
+    return "; ".join(parts)
 
 
 def write_json(out: RunOutcome, path: Path) -> Path:
@@ -195,6 +208,14 @@ def write_json(out: RunOutcome, path: Path) -> Path:
 
 def write_html(out: RunOutcome, path: Path) -> Path:
     from .html_report import render
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(out), encoding="utf-8")
+    return path
+
+
+def write_junit(out: RunOutcome, path: Path) -> Path:
+    from .junit import render
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(out), encoding="utf-8")

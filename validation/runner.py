@@ -64,6 +64,8 @@ def fit_safely(engine_spec: str, case_name: str) -> EngineResult:
         out = engine.fit(case)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     except Exception as exc:  # noqa: BLE001 -- every failure becomes a row
+        if type(exc).__name__ == "Unsupported":
+            return EngineResult.unsupported(label, case_name, str(exc) or "unsupported")
         if type(exc).__name__ in ("RUnavailable", "RefimplUnavailable"):
             return EngineResult.unavailable(label, case_name, str(exc))
         if type(exc).__name__ == "LookupError" and "refimpl.simulate" in str(exc):

@@ -5,6 +5,10 @@ Two engines:
 ``lme4``
     ``lmer(formula, data, REML = reml)`` with lme4's default control, as an R
     user would call it.
+``lme4_bobyqa``, ``lme4_Nelder_Mead``, ``lme4_nloptwrap``
+    ``lmer`` with ``lmerControl(optimizer = ...)`` and that optimizer's
+    default settings (:data:`LME4_OPTIMIZERS`): the same model, each optimizer
+    graded on its own.
 ``lme4_tight``
     bobyqa with tight tolerances (:data:`TIGHT_BOBYQA`), then *verified*: the
     fit is restarted from its own optimum with a different optimizer
@@ -47,9 +51,13 @@ TIGHT_BOBYQA = {"rhoend": 1e-12, "maxfun": 1_000_000}
 #: Nelder-Mead (lme4's own) control for the verifying restart.
 TIGHT_RESTART = {"FtolAbs": 1e-15, "FtolRel": 1e-15, "XtolRel": 1e-13, "maxfun": 1_000_000}
 
+#: lmer's optimizers, one engine each (``lme4_<optimizer>``).
+LME4_OPTIMIZERS = ("bobyqa", "Nelder_Mead", "nloptwrap")
+
 _R_FIT = r"""
-function(d, formula, reml, tight, bobyqa, restart) {
+function(d, formula, reml, tight, bobyqa, restart, optimizer) {
   ctrl <- if (tight) lme4::lmerControl(optimizer = "bobyqa", optCtrl = bobyqa)
+          else if (nzchar(optimizer)) lme4::lmerControl(optimizer = optimizer)
           else lme4::lmerControl()
   tm <- system.time(fit <- lme4::lmer(stats::as.formula(formula), data = d,
                                       REML = reml, control = ctrl))[["elapsed"]]
@@ -162,9 +170,11 @@ def _lst(v) -> list:
 class Lme4Engine:
     kind = "lme4"
 
-    def __init__(self, tight: bool = False):
+    def __init__(self, tight: bool = False, optimizer: str = ""):
         self.tight = tight
-        self.name = "lme4_tight" if tight else "lme4"
+        self.optimizer = optimizer
+        self.name = ("lme4_tight" if tight else
+                     f"lme4_{optimizer}" if optimizer else "lme4")
 
     def fit(self, case: Case) -> EngineResult:
         from .. import rbridge
@@ -180,6 +190,7 @@ class Lme4Engine:
             rfit, rdf, terms.formula, bool(case.reml), bool(self.tight),
             ro.ListVector({k: float(v) for k, v in TIGHT_BOBYQA.items()}),
             ro.ListVector({k: float(v) for k, v in TIGHT_RESTART.items()}),
+            self.optimizer,
         )
         r_time = float(out.value.rx2("time")[0])
         verify = {str(k): _scalar(v) for k, v in out.value.rx2("verify").items()}

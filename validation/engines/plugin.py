@@ -47,19 +47,76 @@ def load_adapter(target: str) -> Callable[[Case], object]:
     return fn
 
 
+class AdapterCase:
+    """The case an adapter receives: the registry's case, with typed data.
+
+    ``data()`` returns a fresh DataFrame in which every *factor column* --
+    the ``groups`` column and every column named in ``C(...)`` of
+    ``formula`` or ``vc_formula`` (:func:`factor_columns`) -- holds ``str``
+    (pandas ``object`` dtype), whatever dtype the registry stores it in
+    (``crossed`` and ``sim_vc_slope`` store theirs as int64).  Every other
+    column is float64 or int64 as stored.  ``boundary`` is true when the
+    registry or the certified values put the optimum on the boundary.
+    Everything else is the case's (``name``, ``spec``, ``reml``, ``lme4()`` ...).
+    """
+
+    def __init__(self, case: Case):
+        self._case = case
+
+    def __getattr__(self, attr):
+        return getattr(self._case, attr)
+
+    @property
+    def boundary(self) -> bool:
+        """The optimum is on the boundary: the registry says so, or the certified
+        values do (a zero variance or a singular covariance matrix)."""
+        if self._case.boundary:
+            return True
+        try:
+            from certified import store
+
+            entry = store.load(self._case.name)
+        except Exception:  # noqa: BLE001 -- no certified values: the registry decides
+            return False
+        return bool(entry and entry.get("boundary"))
+
+    def factor_columns(self) -> list[str]:
+        from refimpl.lme4_formula import factor_columns
+
+        return sorted(factor_columns(self._case.spec))
+
+    def data(self):
+        df = self._case.data()
+        for c in self.factor_columns():
+            if c in df.columns and df[c].dtype != object:
+                df[c] = df[c].astype(str).astype(object)
+        return df
+
+    def __repr__(self) -> str:
+        return f"<case {self._case.name}>"
+
+
 class PluginEngine:
     kind = "plugin"
 
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, kind: str = "plugin"):
         self.name, self.target = parse(spec)
         self.spec = spec
+        self.kind = kind
 
     def fit(self, case: Case) -> EngineResult:
+        import warnings
+
         fn = load_adapter(self.target)
         t0 = time.perf_counter()
-        out = fn(case)
+        with warnings.catch_warnings(record=True) as caught:   # into the row, not the terminal
+            warnings.simplefilter("always")
+            out = fn(AdapterCase(case))
         elapsed = time.perf_counter() - t0
         res = from_any(out, self.name, case.name)
+        if res.status == "ok":
+            res.warnings += list(dict.fromkeys(f"{w.category.__name__}: {w.message}"
+                                               for w in caught))
         if res.time_s is None:
             res.time_s = elapsed
         res.extra.setdefault("adapter", self.target)

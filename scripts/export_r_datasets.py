@@ -2,8 +2,8 @@
 
 Run from the repository root (needs R with geepack and lme4, and rpy2)::
 
-    .venv/bin/python data/export_r_datasets.py          # write CSVs + MANIFEST.json
-    .venv/bin/python data/export_r_datasets.py --check  # only compare, write nothing
+    .venv/bin/python scripts/export_r_datasets.py          # write CSVs + MANIFEST.json
+    .venv/bin/python scripts/export_r_datasets.py --check  # only compare, write nothing
 
 What it guarantees, so that an auditor can trust every digit downstream:
 
@@ -21,7 +21,7 @@ What it guarantees, so that an auditor can trust every digit downstream:
   identifier, or clashes with a patsy built-in (``C``, ``I``, ``Q``) is renamed
   by appending ``_``; renames are recorded in the manifest.  (None of the
   current data sets needs one.)
-* **Provenance.**  ``data/MANIFEST.json`` records, per data set, the file, its
+* **Provenance.**  ``refimpl/data/MANIFEST.json`` records, per data set, the file, its
   SHA-256, shape, columns, the R package and version it came from, R's version,
   the original source and the licence.  The export date of an entry is kept
   when its CSV comes out byte-identical to the one already recorded.
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from validation import rbridge  # noqa: E402
 
-DATA_DIR = ROOT / "data"
+DATA_DIR = ROOT / "refimpl" / "data"
 MANIFEST = DATA_DIR / "MANIFEST.json"
 
 #: Names patsy's formula namespace defines; a column with one of these names
@@ -240,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     r_version = rbridge.r_version()
     manifest = {
         "format": 1,
-        "generated_by": "data/export_r_datasets.py",
-        "regenerate": ".venv/bin/python data/export_r_datasets.py",
+        "generated_by": "scripts/export_r_datasets.py",
+        "regenerate": ".venv/bin/python scripts/export_r_datasets.py",
         "r_version": r_version,
         "float_format": "Python repr (shortest round-trip); read with "
                         "float_precision='round_trip' for bit-identical values",
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if stale:
             print("out of date with R: " + ", ".join(stale) +
-                  "; regenerate with `.venv/bin/python data/export_r_datasets.py`")
+                  "; regenerate with `.venv/bin/python scripts/export_r_datasets.py`")
             return 1
         print("all CSVs match R byte for byte")
         return 0
