@@ -32,9 +32,9 @@ test-long: setup
 book: setup
 	$(PYTHON) -m book.build
 
-# Re-export data/*.csv and data/MANIFEST.json from R (see data/README.md).
+# Re-export refimpl/data/*.csv and MANIFEST.json from R (see refimpl/data/README.md).
 data: setup
-	$(PYTHON) data/export_r_datasets.py
+	$(PYTHON) scripts/export_r_datasets.py
 
 # Removes build output and caches; keeps .venv and .cache (downloaded tools).
 # `make distclean` also removes those.
