@@ -8,7 +8,7 @@ PYTHON := .venv/bin/python
 # Per-group matrices are tiny: BLAS threads only add overhead on a 2-core machine.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: setup report test test-long book data clean
+.PHONY: setup report test test-long book book-pdf data clean
 
 setup:
 	bash scripts/setup.sh
@@ -31,6 +31,13 @@ test-long: setup
 
 book: setup
 	$(PYTHON) -m book.build
+
+# The book as one PDF (xelatex; TeX Live from Debian, installed on first use):
+# book/_build/latex/lmm-refimpl-book.pdf
+book-pdf: setup
+	bash scripts/setup_pdf.sh
+	.venv/bin/jupyter-book build book --builder pdflatex --quiet
+	@echo "book-pdf: book/_build/latex/lmm-refimpl-book.pdf"
 
 # Re-export refimpl/data/*.csv and MANIFEST.json from R (see refimpl/data/README.md).
 data: setup
