@@ -10,7 +10,7 @@ The book (book/) derives every formula; each module cites its equation labels.
 from .model import MixedLM
 from .parameters import MixedLMParams
 from .inputs import VCSpec
-from .lme4_formula import lmer  # lme4 syntax: refimpl.lmer("y ~ x + (1 | s) + (1 | d)", data)
+from .lmer import lmer  # lme4 syntax: refimpl.lmer("y ~ x + (1 | s) + (1 | d)", data)
 
 #: ``statsmodels.formula.api.mixedlm``'s counterpart.
 mixedlm = MixedLM.from_formula

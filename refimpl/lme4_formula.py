@@ -29,7 +29,7 @@ statsmodels spec can express, in lme4 terms, is exactly this:
 ``ValueError`` naming the term it cannot express and why.  :func:`to_lme4`
 goes the other way (the validation suite fits lme4 from each case's spec
 with it) and also returns how lme4's ``VarCorr`` rows map to statsmodels'
-names.  :func:`lmer` translates and fits; :func:`from_lme4_formula` is the
+names.  :func:`refimpl.lmer` (refimpl/lmer.py) translates and fits; ``from_lme4_formula`` is the
 ``MixedLM`` constructor.  The two directions are tested as round trips on
 every validation case (``tests/test_lme4_formula.py``).
 
@@ -45,8 +45,8 @@ import re
 
 import pandas as pd
 
-__all__ = ["Lme4Terms", "Translation", "BarTerm", "from_lme4", "to_lme4", "lmer",
-           "from_lme4_formula", "parse_bars", "factor_columns"]
+__all__ = ["Lme4Terms", "Translation", "BarTerm", "from_lme4", "to_lme4", "parse_bars",
+           "factor_columns"]
 
 _NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
 
@@ -435,34 +435,3 @@ def to_lme4(spec: dict, data: pd.DataFrame | None = None) -> Lme4Terms:
                 f"cannot translate vc_formula {name!r}: {vf!r} to lme4; accepted forms are "
                 "'0 + C(f)', '0 + C(f):x' and '0 + x'")
     return Lme4Terms(f"{fixed} + " + " + ".join(bars), vmap)
-
-
-# --------------------------------------------------------------------------
-# Fitting
-# --------------------------------------------------------------------------
-
-def from_lme4_formula(cls, formula: str, data: pd.DataFrame, missing: str = "none"):
-    """``MixedLM`` from an lme4 formula (bind as ``MixedLM.from_lme4_formula``).
-
-    ``cls`` is the model class; called as a plain function, pass ``MixedLM``.
-    """
-    t = from_lme4(formula, data)
-    model = cls.from_formula(t.formula, t.data, groups=t.groups, re_formula=t.re_formula,
-                             vc_formula=t.vc_formula, missing=missing)
-    model.lme4_translation = t
-    return model
-
-
-def lmer(formula: str, data: pd.DataFrame, REML: bool = True, **fit_kwargs):
-    """Fit an lme4 formula with refimpl: ``lmer("y ~ x + (1 | s) + (1 | d)", data)``.
-
-    ``REML`` as in lme4; other keywords go to :meth:`MixedLM.fit`.  Returns
-    refimpl's usual results (statsmodels' names: ``cov_re`` for the correlated
-    block on the groups factor, ``vcomp`` for the variance components).
-    """
-    from .model import MixedLM
-
-    if not isinstance(REML, bool):
-        raise TypeError(f"REML must be True or False, got {REML!r}")
-    model = from_lme4_formula(MixedLM, formula, data)
-    return model.fit(reml=REML, **fit_kwargs)

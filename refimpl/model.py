@@ -24,7 +24,7 @@ import numpy as np
 from . import arguments, hessian, likelihood, score
 from .checks import ConditioningWarning, check_estimable
 from .design import design_from_arrays, design_from_formula
-from .lme4_formula import from_lme4_formula as _from_lme4_formula
+from .lmer import from_lme4_formula as _from_lme4_formula
 from .model_api import StatsmodelsMethods
 from .model_data import ModelData
 from .parameters import MixedLMParams, profile_to_sqrt, user_to_profile

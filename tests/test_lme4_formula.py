@@ -16,7 +16,8 @@ import refimpl
 from refimpl import MixedLM, datasets
 from refimpl.case_data import schools, subjects_items
 from refimpl.cases import REGISTRY
-from refimpl.lme4_formula import BarTerm, from_lme4, from_lme4_formula, lmer, parse_bars, to_lme4
+from refimpl.lme4_formula import BarTerm, from_lme4, parse_bars, to_lme4
+from refimpl.lmer import from_lme4_formula, lmer
 
 IDENTITY_RTOL = 1e-10  # algebraic identities tier
 
