@@ -35,10 +35,17 @@ def psd_cholesky(A, tol=1e-13):
             raise ValueError("psd_cholesky: matrix is not positive semi-definite "
                              f"(pivot {j} is {d:.3g})")
         if d <= tol * scale:
-            # Zero pivot: the rest of this column must vanish too.
+            # Zero pivot: the rest of this column must vanish too, unless the
+            # pivot is a tiny positive variance perfectly correlated with a
+            # later one (|rest_i| up to sqrt(d A_ii), Cauchy-Schwarz): then the
+            # column is computed as usual and reproduces A.
             rest = A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]
             if np.any(np.abs(rest) > 1e-8 * scale):
-                raise ValueError("psd_cholesky: matrix is not positive semi-definite")
+                bound = np.sqrt(max(d, 0.0) * np.maximum(np.diag(A)[j + 1:], 0.0))
+                if not (d > 0 and np.all(np.abs(rest) <= bound * (1 + 1e-6) + 1e-8 * scale)):
+                    raise ValueError("psd_cholesky: matrix is not positive semi-definite")
+                L[j, j] = np.sqrt(d)
+                L[j + 1:, j] = rest / L[j, j]
             continue
         L[j, j] = np.sqrt(d)
         L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]

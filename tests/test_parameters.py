@@ -201,3 +201,18 @@ def test_clear_errors_for_invalid_parameters():
         MixedLMParams(np.eye(1), []).cov_re_user
     with pytest.raises(ValueError, match=r"must be a square matrix"):
         MixedLMParams(np.ones((2, 3)), [])
+
+
+def test_psd_cholesky_tiny_variance_perfectly_correlated():
+    """Found by make test-long: a variance of 3.6e-15 perfectly correlated with one of 1 is PSD.
+
+    The zero-pivot rule alone refused it (the off-diagonal 6e-8 is above 1e-8);
+    Cauchy-Schwarz (|a_ij| <= sqrt(a_ii a_jj)) says it is a valid covariance.
+    """
+    from refimpl.linalg import psd_cholesky
+
+    A = np.array([[3.552713678800501e-15, 5.960464477539063e-08], [5.960464477539063e-08, 1.0]])
+    L = psd_cholesky(A)
+    assert np.max(np.abs(L @ L.T - A)) <= 1e-15
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        psd_cholesky(np.array([[1e-15, 1e-6], [1e-6, 1.0]]))     # |a_12| > sqrt(a_11 a_22)
