@@ -287,7 +287,7 @@ def test_estimates_at_statsmodels_optimum(case, reml):
 
 @both_methods
 def test_dietox_slope_we_find_the_higher_likelihood(reml):
-    """statsmodels' BFGS stops early on this model (DESIGN.md); ours is higher."""
+    """statsmodels' BFGS stops early on this model (docs/DESIGN.md, "The verdict"); ours is higher."""
     name, formula, kw = CASES["dietox_slope"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
