@@ -262,8 +262,8 @@ def ascent_off_boundary(model, phi, reml):
 
 def _interior_test(model, phi, reml, use, gain_tol, relgrad_tol):
     llf = model.loglike_sqrt(phi, reml)
-    g = model.score_sqrt(phi, reml)
-    H = model.hessian_sqrt(phi, reml)
+    g = model.score_phi(phi, reml)
+    H = model.hessian_phi(phi, reml)
     gi, Hi, pi = g[use], H[np.ix_(use, use)], phi[use]
     scaled = float(np.max(np.abs(gi) * np.maximum(np.abs(pi), 1.0)) / max(abs(llf), 1.0)) if gi.size else 0.0
     nd, gain = None, 0.0

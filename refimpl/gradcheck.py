@@ -381,8 +381,8 @@ def run_case(name, at="random", reml=True, param="sqrt", seed=0, directions=3):
     names = param_names(model, param)
     if param == "sqrt":
         x = phi
-        f, g, H = (lambda p: model.loglike_sqrt(p, reml)), (lambda p: model.score_sqrt(p, reml)), \
-            (lambda p: model.hessian_sqrt(p, reml))
+        f, g, H = (lambda p: model.loglike_sqrt(p, reml)), (lambda p: model.score_phi(p, reml)), \
+            (lambda p: model.hessian_phi(p, reml))
     elif param == "profile":
         x = sqrt_to_profile(phi, model.k_re)
         f = lambda th: model.loglike_profile(th, reml=reml)                       # noqa: E731

@@ -145,12 +145,9 @@ class StatsmodelsMethods:
     def score_sqrt(self, params, calc_fe=True, *, reml=None):
         """(score_fe, score_re, score_vc) w.r.t. (beta, tril(L), sqrt(vcomp)), statsmodels' ``score_sqrt``.
 
-        refimpl's optimizers call ``score_phi(phi, reml)``; the older refimpl
-        call ``score_sqrt(phi, reml)`` with a packed vector phi is still read
-        that way (second argument = reml) and returns the profiled score in phi.
+        refimpl's own profiled score in phi is ``score_phi(phi, reml)``.
         """
-        if not isinstance(params, MixedLMParams):
-            return self.score_phi(params, calc_fe if reml is None else reml)
+        params = self._as_params(params)
         s_fe, s_re, s_vc = self.score_full(params, calc_fe, reml=reml)
         s_cov = jacobian_sqrt_to_profile(params.sqrt(), self.k_re).T @ np.concatenate([s_re, s_vc])
         return s_fe, s_cov[:self.k_re2], s_cov[self.k_re2:]
@@ -175,11 +172,8 @@ class StatsmodelsMethods:
     def hessian_sqrt(self, params, reml=None):
         """The seed's ``hessian_sqrt``: Hessian in (beta, tril(L), sqrt(vcomp)), at params.fe_params.
 
-        With a packed vector phi (refimpl's older call ``hessian_sqrt(phi, reml)``)
-        it is the Hessian of the profiled llf in phi (``hessian_phi``).
+        refimpl's own profiled Hessian in phi is ``hessian_phi(phi, reml)``.
         """
-        if not isinstance(params, MixedLMParams):
-            return self.hessian_phi(params, True if reml is None else reml)
         reml = self._reml(reml)
         p = self._as_params(params)
         if p.fe_params is None:

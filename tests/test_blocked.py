@@ -204,9 +204,9 @@ def blocked_model(case):
 def test_blocked_score_and_hessian_vs_finite_differences(case, reml):
     model = blocked_model(case)
     phi = random_phi(np.random.default_rng(5), model.layout.n_params)
-    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_sqrt(p, reml), phi, tol=FD)
+    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_phi(p, reml), phi, tol=FD)
     assert res.passed, str(res)
-    res = check_hessian(lambda p: model.score_sqrt(p, reml), lambda p: model.hessian_sqrt(p, reml), phi,
+    res = check_hessian(lambda p: model.score_phi(p, reml), lambda p: model.hessian_phi(p, reml), phi,
                         tol=FD_HESSIAN)
     assert res.passed, str(res)
     theta = sqrt_to_profile(phi, model.k_re)

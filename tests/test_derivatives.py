@@ -138,7 +138,7 @@ def test_sqrt_score_vs_finite_differences(d):
     model = random_model(seed, k_re, n_vc)
     rng = np.random.default_rng(seed + 2)
     phi = random_phi(rng, model.layout.n_params)
-    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_sqrt(p, reml),
+    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_phi(p, reml),
                          phi, seed=seed % 1000, tol=FD)
     record("score (sqrt) vs FD, rel", np.nan_to_num(res.worst_rel_err))
     assert res.passed, str(res)
@@ -154,7 +154,7 @@ def test_scores_near_singular_psi(k_re, n_vc, reml):
     record("score near singular (profile) vs FD, rel", res.worst_rel_err)
     assert res.passed, str(res)
     phi = profile_to_sqrt(theta, k_re)
-    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_sqrt(p, reml), phi)
+    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_phi(p, reml), phi)
     record("score near singular (sqrt) vs FD, rel", res.worst_rel_err)
     assert res.passed, str(res)
 
@@ -164,9 +164,9 @@ def test_sqrt_score_on_the_boundary(reml):
     """Exactly singular Psi (a zero column of L, a zero s_vc): phi is unconstrained, so FD works."""
     model = random_model(3, 2, 1, G=12)
     phi = np.array([0.9, 0.4, 0.0, 0.0])
-    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_sqrt(p, reml), phi)
+    res = check_gradient(lambda p: model.loglike_sqrt(p, reml), lambda p: model.score_phi(p, reml), phi)
     assert res.passed, str(res)
-    H = check_hessian(lambda p: model.score_sqrt(p, reml), lambda p: model.hessian_sqrt(p, reml), phi)
+    H = check_hessian(lambda p: model.score_phi(p, reml), lambda p: model.hessian_phi(p, reml), phi)
     assert H.passed, str(H)
 
 
@@ -187,9 +187,9 @@ def test_profiled_hessians_vs_finite_differences_of_the_score(d):
     assert res.passed, str(res)
 
     phi = profile_to_sqrt(theta, k_re) * np.random.default_rng(seed).choice([-1.0, 1.0], len(theta))
-    Hs = model.hessian_sqrt(phi, reml)
+    Hs = model.hessian_phi(phi, reml)
     assert normwise(Hs, Hs.T) <= IDENTITY
-    res = check_hessian(lambda p: model.score_sqrt(p, reml), lambda p: model.hessian_sqrt(p, reml),
+    res = check_hessian(lambda p: model.score_phi(p, reml), lambda p: model.hessian_phi(p, reml),
                         phi, seed=seed % 1000, tol=FD_HESSIAN)
     record("profiled_hessian_sqrt vs FD of score, rel", np.nan_to_num(res.worst_rel_err))
     assert res.passed, str(res)
@@ -248,7 +248,7 @@ def test_sqrt_score_is_J_transpose_profile_score(d):
     J = jacobian_sqrt_to_profile(phi, k_re)
     # model.score goes theta -> canonical phi (positive diagonal): a different phi, same theta
     expected = J.T @ model.score_profile(theta, reml)
-    got = model.score_sqrt(phi, reml)
+    got = model.score_phi(phi, reml)
     record("sqrt score vs J' profile score", normwise(got, expected))
     assert normwise(got, expected) <= IDENTITY
 

@@ -93,14 +93,14 @@ def optimize(m, reml, free=None, start=None):
 
     if on.any():
         r = scipy.optimize.minimize(lambda x: -m.loglike_sqrt(full(x), reml), phi0[on],
-                                    jac=lambda x: -m.score_sqrt(full(x), reml)[on],
+                                    jac=lambda x: -m.score_phi(full(x), reml)[on],
                                     method="BFGS", options=dict(gtol=1e-10))
         x = r.x
         for _ in range(6):                                   # Newton polish (eq:hess-sqrt)
-            g = m.score_sqrt(full(x), reml)[on]
+            g = m.score_phi(full(x), reml)[on]
             if np.abs(g).max() < 1e-11 or np.abs(x).min() < 1e-3:
                 break                                        # done, or at a boundary
-            x = x - np.linalg.solve(m.hessian_sqrt(full(x), reml)[np.ix_(on, on)], g)
+            x = x - np.linalg.solve(m.hessian_phi(full(x), reml)[np.ix_(on, on)], g)
         return full(x)
     return phi0
 
