@@ -27,7 +27,7 @@ statsmodels spec can express, in lme4 terms, is exactly this:
 
 :func:`from_lme4` translates an lme4 formula into that spec, or raises
 ``ValueError`` naming the term it cannot express and why.  :func:`to_lme4`
-goes the other way (the validation suite fits lme4 from each case's spec
+(refimpl/lme4_spec.py, re-exported here) goes the other way (the validation suite fits lme4 from each case's spec
 with it) and also returns how lme4's ``VarCorr`` rows map to statsmodels'
 names.  :func:`refimpl.lmer` (refimpl/lmer.py) translates and fits; ``from_lme4_formula`` is the
 ``MixedLM`` constructor.  The two directions are tested as round trips on
@@ -45,6 +45,8 @@ import re
 
 import pandas as pd
 
+from .lme4_spec import Lme4Terms, factor_columns, split_top, to_lme4
+
 __all__ = ["Lme4Terms", "Translation", "BarTerm", "from_lme4", "to_lme4", "parse_bars",
            "factor_columns"]
 
@@ -54,20 +56,6 @@ _NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
 # --------------------------------------------------------------------------
 # Records
 # --------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Lme4Terms:
-    """An lme4 formula and how its VarCorr rows map to statsmodels' names.
-
-    ``varcorr_map`` maps ``(grp, var)`` as in ``as.data.frame(VarCorr(fit))``
-    (``grp`` with lme4's ``.1``/``.2`` suffix for repeated factors removed,
-    ``var`` as lme4 spells it, e.g. ``(Intercept)``) to ``("cov_re", name)``
-    or ``("vcomp", name)``.
-    """
-
-    formula: str
-    varcorr_map: dict[tuple[str, str], tuple[str, str]]
-
 
 @dataclasses.dataclass(frozen=True)
 class BarTerm:
@@ -121,25 +109,6 @@ class Translation:
 # Small parsing helpers
 # --------------------------------------------------------------------------
 
-def _split_top(text: str) -> list[tuple[str, str]]:
-    """``[(sign, term)]`` of a ``+``/``-`` separated expression, outside parentheses."""
-    out, depth, sign, start = [], 0, "+", 0
-    for i, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch in "+-" and depth == 0:
-            if text[start:i].strip():
-                out.append((sign, text[start:i].strip()))
-            sign, start = ch, i + 1
-    if depth != 0:
-        raise ValueError(f"unbalanced parentheses in {text!r}")
-    if text[start:].strip():
-        out.append((sign, text[start:].strip()))
-    return out
-
-
 def _bar_of(term: str) -> tuple[str, str, str] | None:
     """``(lhs, bar, factor)`` if ``term`` is ``( lhs | factor )`` or ``( lhs || factor )``."""
     if not (term.startswith("(") and term.endswith(")")):
@@ -158,7 +127,7 @@ def _bar_of(term: str) -> tuple[str, str, str] | None:
 
 def _lhs(lhs: str, term: str) -> tuple[bool, tuple[str, ...]]:
     intercept, cov = True, []
-    for sign, t in _split_top(lhs):
+    for sign, t in split_top(lhs):
         if t in ("0", "1"):
             intercept = (t == "1") == (sign == "+")
         elif sign == "-":
@@ -192,7 +161,7 @@ def parse_bars(formula: str) -> tuple[str, str, list[BarTerm]]:
         raise ValueError(f"formula must be a string 'y ~ fixed + (lhs | factor)', got {formula!r}")
     response, rhs = (s.strip() for s in formula.split("~"))
     fixed, bars = [], []
-    for sign, term in _split_top(rhs):
+    for sign, term in split_top(rhs):
         bar = _bar_of(term)
         if bar is None:
             fixed.append((sign, term))
@@ -355,83 +324,3 @@ def from_lme4(formula: str, data: pd.DataFrame) -> Translation:
     return Translation(formula=f"{response} ~ {fixed}", groups=groups,
                        re_formula=re_formula, vc_formula=dict(sorted(vc.items())) or None,
                        data=out, terms=tuple(terms), crossed=g is None)
-
-
-# --------------------------------------------------------------------------
-# statsmodels -> lme4
-# --------------------------------------------------------------------------
-
-def _strip_tilde(s: str) -> str:
-    return s.strip().lstrip("~").strip()
-
-
-def _terms(rhs: str) -> tuple[bool, list[str]]:
-    """(has intercept, variable terms) of a simple ``a + b`` right-hand side."""
-    intercept, out = True, []
-    for sign, p in _split_top(rhs):
-        if p in ("0", "1"):
-            intercept = (p == "1") == (sign == "+")
-        else:
-            out.append(p)
-    return intercept, out
-
-
-_VC_FACTOR = re.compile(r'C\((\w+|Q\("([^"]+)"\))\)(?::(\w+))?')
-
-
-def factor_columns(spec: dict) -> set[str]:
-    """Columns a spec uses as factors (``groups`` and every ``C(...)``): R factors for lme4."""
-    cols = {spec["groups"]}
-    for text in [spec["formula"], *(spec.get("vc_formula") or {}).values()]:
-        cols |= {m.group(2) or m.group(1) for m in _VC_FACTOR.finditer(text)}
-    return cols
-
-
-def to_lme4(spec: dict, data: pd.DataFrame | None = None) -> Lme4Terms:
-    """The lme4 formula equivalent to a statsmodels ``from_formula`` spec.
-
-    Handles ``re_formula`` ``None``/``"1"`` (random intercept), ``"~x + z"``
-    (correlated intercept and slopes), ``"0 + x"`` (slopes without
-    intercept), ``"0"`` (no correlated block); and variance components
-    ``"0 + C(f)"`` (lme4 ``(1 | g:f)``, or ``(1 | f)`` when all rows are one
-    group, statsmodels' way of fitting crossed designs), ``"0 + C(f):x"``
-    (lme4 ``(0 + x | g:f)``) and ``"0 + x"`` (lme4 ``(0 + x | g)``).  Anything
-    else raises ``ValueError``.
-    """
-    g = spec["groups"]
-    fixed = re.sub(r"\bC\(", "factor(", spec["formula"])
-    single_group = data is not None and data[g].nunique() == 1
-    bars: list[str] = []
-    vmap: dict[tuple[str, str], tuple[str, str]] = {}
-
-    re_formula = spec.get("re_formula")
-    intercept, slopes = _terms(_strip_tilde(re_formula)) if re_formula else (True, [])
-    if intercept or slopes:
-        lhs = " + ".join((["1"] if intercept else ["0"]) + slopes)
-        bars.append(f"({lhs} | {g})")
-        if intercept:
-            vmap[(g, "(Intercept)")] = ("cov_re", g)
-        for s in slopes:
-            vmap[(g, s)] = ("cov_re", s)
-
-    for name, vf in (spec.get("vc_formula") or {}).items():
-        vi, vterms = _terms(_strip_tilde(vf))
-        m = _VC_FACTOR.fullmatch(vterms[0]) if len(vterms) == 1 else None
-        if not vi and m:
-            f = m.group(2) or m.group(1)
-            slope = m.group(3)
-            grp = f if single_group else f"{g}:{f}"
-            if slope is None:
-                bars.append(f"(1 | {grp})")
-                vmap[(grp, "(Intercept)")] = ("vcomp", name)
-            else:
-                bars.append(f"(0 + {slope} | {grp})")
-                vmap[(grp, slope)] = ("vcomp", name)
-        elif not vi and len(vterms) == 1 and re.fullmatch(r"\w+", vterms[0]):
-            bars.append(f"(0 + {vterms[0]} | {g})")
-            vmap[(g, vterms[0])] = ("vcomp", name)
-        else:
-            raise ValueError(
-                f"cannot translate vc_formula {name!r}: {vf!r} to lme4; accepted forms are "
-                "'0 + C(f)', '0 + C(f):x' and '0 + x'")
-    return Lme4Terms(f"{fixed} + " + " + ".join(bars), vmap)
