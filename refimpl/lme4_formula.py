@@ -27,9 +27,10 @@ statsmodels spec can express, in lme4 terms, is exactly this:
 
 :func:`from_lme4` translates an lme4 formula into that spec, or raises
 ``ValueError`` naming the term it cannot express and why.  :func:`to_lme4`
-(refimpl/lme4_spec.py, re-exported here) goes the other way (the validation suite fits lme4 from each case's spec
-with it) and also returns how lme4's ``VarCorr`` rows map to statsmodels'
-names.  :func:`refimpl.lmer` (refimpl/lmer.py) translates and fits; ``from_lme4_formula`` is the
+(refimpl/lme4_spec.py, re-exported here) goes the other way (the validation
+suite fits lme4 from each case's spec with it) and also returns how lme4's
+``VarCorr`` rows map to statsmodels' names.  :func:`refimpl.lmer`
+(refimpl/lmer.py) translates and fits; ``from_lme4_formula`` is the
 ``MixedLM`` constructor.  The two directions are tested as round trips on
 every validation case (``tests/test_lme4_formula.py``).
 
