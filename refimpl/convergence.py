@@ -249,11 +249,15 @@ def ascent_off_boundary(model, phi, reml):
 
     For an optimizer that stopped on the boundary: restart from here.
     """
-    v = verdict(model, phi, reml)
-    if not v.ascents:
+    return best_ascent_phi(verdict(model, phi, reml), model.k_re)
+
+
+def best_ascent_phi(conv, k_re):
+    """The sqrt point of the verdict's best measured ascent off the boundary, or None."""
+    rising = [a for a in conv.ascents if a.gain > 0]
+    if not rising:
         return None
-    best = max(v.ascents, key=lambda a: a.gain)
-    return profile_to_sqrt(best.theta, model.k_re)
+    return profile_to_sqrt(max(rising, key=lambda a: a.gain).theta, k_re)
 
 
 # --------------------------------------------------------------------------

@@ -47,7 +47,8 @@ Decisions (statsmodels leaves them open):
   parameterization the likelihood is even in such a coordinate, so its
   gradient there is zero and no gradient method could ever leave it.
   If the final point fails the verdict on the boundary, the fit is restarted
-  once from an interior point and the better llf is kept.
+  once from the best point the verdict measured off the boundary (its
+  ascents) and the better llf is kept.
 """
 
 import warnings
@@ -55,13 +56,13 @@ import warnings
 import numpy as np
 
 from . import arguments
-from .convergence import verdict, zero_pivots
+from .convergence import best_ascent_phi, verdict, zero_pivots
 from .em import fit_em
 from .model_api import as_refimpl_params
 from .bfgs import fit_bfgs
 from .newton import fit_newton
 from .objective import Objective
-from .parameters import MixedLMParams, profile_to_sqrt
+from .parameters import MixedLMParams
 from .steepest import fit_steepest
 
 METHODS = ("default", "em", "steepest", "bfgs", "newton")
@@ -132,6 +133,21 @@ def _free_mask(model, free):
                          f"got {mask.tolist()}")
     pat = MixedLMParams.from_profile(mask, model.k_re, fe_params=np.ones(model.k_fe))
     return mask != 0, pat
+
+
+def _restart_point(model, phi, conv, free_mask):
+    """Where to restart a fit that stopped on the boundary while the llf rises off it.
+
+    The verdict has already walked each violated KKT direction and kept the best
+    measured point of each (conv.ascents: feasible, with a higher llf;
+    eq:kkt-psd, eq:kkt-vc). Restart from the best of them, with any remaining
+    zero pivot moved inside as for a start; if the verdict measured no ascent
+    (it failed for another reason), from statsmodels' start scale (1.0).
+    """
+    ascent = best_ascent_phi(conv, model.k_re)
+    if ascent is None:
+        return _off_boundary(phi, model.k_re, free_mask, value=1.0)[0]
+    return _off_boundary(ascent, model.k_re, free_mask)[0]
 
 
 def _off_boundary(phi, k_re, free_mask, value=INTERIOR_START):
@@ -219,9 +235,8 @@ def fit(model, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None
         conv = run.verdict(phi)
         if not conv.passed and conv.boundary and not penalized:
             # Stuck on the boundary where the likelihood still rises off it: try once
-            # more from inside (statsmodels' start scale), keep the better llf.
-            phi2, _ = _off_boundary(phi, model.k_re, free_mask, value=1.0)
-            phi2 = run.method(methods[-1], phi2)
+            # more from inside, keep the better llf.
+            phi2 = run.method(methods[-1], _restart_point(model, phi, conv, free_mask))
             if run.llf(phi2) > run.llf(phi):
                 phi = phi2
     phi = canonical_phi(phi, model.k_re)

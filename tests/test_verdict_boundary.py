@@ -15,7 +15,7 @@ import pytest
 from refimpl import MixedLM, tolerances
 from refimpl.audit import audit_point
 from refimpl.cases import build_case
-from refimpl.convergence import (GAIN_TOL, ascent_off_boundary, symmetric_gradient, verdict)
+from refimpl.convergence import (BOUNDARY_TOL, GAIN_TOL, ascent_off_boundary, symmetric_gradient, verdict)
 from refimpl.covariance_check import check_covariance, covariance_problems
 from refimpl.fit import ConvergenceWarning
 from refimpl.linalg import tril_pack
@@ -287,3 +287,32 @@ def test_variance_component_fit_started_at_zero_is_not_a_converged_boundary_fit(
     assert not (r.converged and r.convergence.boundary), r.convergence.reason
     if r.converged:
         assert r.llf == pytest.approx(best.llf, abs=tolerances.OPTIMA_LLF)
+
+
+def test_a_fit_stuck_on_the_boundary_restarts_from_the_verdicts_ascent(sleep, monkeypatch):
+    """fit.py: when the optimizer stops on a boundary point the verdict rejects, the one
+    restart begins at the best point the verdict measured off the boundary (conv.ascents),
+    not at a fixed interior guess, and the fit ends at the interior optimum."""
+    from refimpl import fit as fit_mod
+
+    m, best = sleep
+    Psi = best.cov_re.to_numpy() / best.scale
+    lam, U = np.linalg.eigh(Psi)
+    l = np.sqrt(lam[-1]) * U[:, -1]
+    stuck = profile_to_sqrt(tril_pack(np.outer(l, l)), 2)     # rank 1: the llf rises off it
+    starts, real_method = [], fit_mod._Runner.method
+
+    def method(self, name, phi):
+        starts.append(np.array(phi, float))
+        return stuck.copy() if len(starts) == 1 else real_method(self, name, phi)
+
+    monkeypatch.setattr(fit_mod._Runner, "method", method)
+    r = _quiet_fit(m, reml=True, method="bfgs")
+    v = verdict(m, stuck, True)
+    a = max(v.ascents, key=lambda x: x.gain)
+    assert len(starts) == 2
+    want = profile_to_sqrt(a.theta, 2)          # its zero pivot moved inside as for a start
+    want[2] = fit_mod.INTERIOR_START if abs(want[2]) < BOUNDARY_TOL else want[2]
+    np.testing.assert_allclose(starts[1], want, rtol=1e-12, atol=1e-14)
+    assert r.converged and not r.convergence.boundary
+    assert r.llf == pytest.approx(best.llf, abs=tolerances.OPTIMA_LLF)
