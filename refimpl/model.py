@@ -46,6 +46,15 @@ class MixedLM(StatsmodelsMethods):
     which coordinates ``score`` differentiates in.
     """
 
+    def __new__(cls, endog=None, exog=None, groups=None, exog_re=None, *args, **kwargs):
+        # dask.array inputs: a DaskArrayMixedLM, statistics reduced by Dask (refimpl/dask_arrays.py)
+        if cls is MixedLM and any(type(a).__module__.startswith("dask")
+                                  for a in (endog, exog, groups, exog_re)):
+            from .dask_arrays import DaskArrayMixedLM, has_dask_array
+            if has_dask_array(endog, exog, groups, exog_re):
+                cls = DaskArrayMixedLM
+        return super().__new__(cls)
+
     def __init__(self, endog, exog, groups, exog_re=None, exog_vc=None, use_sqrt=True,
                  missing="none", **kwargs):
         _design = kwargs.pop("_design", None)
