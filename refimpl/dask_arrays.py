@@ -43,7 +43,10 @@ the argument and the alternative):
 
 Arrays in, arrays out: params, bse, ... are numpy arrays, as for numpy
 input, and ``fittedvalues`` / ``resid`` are lazy 1-d dask arrays with the
-input's row chunks (unknown chunk sizes when missing='drop' dropped rows).
+input's row chunks (unknown chunk sizes when missing='drop' dropped rows),
+each block computed from the input blocks by the pass's own row builder
+(``_partition`` then ``partition_rows``). ``predict()`` on the fitted rows
+is refused, as for a Dask DataFrame (the model holds no rows).
 """
 
 import dataclasses
