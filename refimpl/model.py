@@ -17,6 +17,7 @@ optimizers, the verdict and the book use. statsmodels' model methods
 signatures and return types.
 """
 
+import inspect
 import warnings
 
 import numpy as np
@@ -74,6 +75,9 @@ class MixedLM(StatsmodelsMethods):
         # the last fit on the model; loglike/score/hessian read them.
         self.reml = True
         self.fe_pen = self.cov_pen = self._freepat = None
+
+    # inspect.signature(MixedLM) and help() show __init__'s (statsmodels') signature, not __new__'s
+    __new__.__signature__ = inspect.signature(__init__)
 
     #: ``MixedLM.from_lme4_formula("y ~ x + (1 | s) + (1 | d)", data)``: lme4 syntax
     #: translated to groups / re_formula / vc_formula (refimpl/lme4_formula.py). Ours.

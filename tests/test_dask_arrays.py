@@ -197,3 +197,10 @@ def test_nan_under_missing_none_refused(client):
     y, X, g, Z = _inputs()
     with pytest.raises(ValueError, match=r"\['exog_1'\].*missing='drop'"):
         MixedLM(y, da.where((da.arange(240) == 7)[:, None] & (np.arange(3) == 1), np.nan, X), g)
+
+
+def test_constructor_signature_is_statsmodels():
+    """The dispatch in MixedLM.__new__ leaves the signature help() shows as statsmodels' __init__'s."""
+    import inspect
+    params = list(inspect.signature(MixedLM).parameters)
+    assert params == ["endog", "exog", "groups", "exog_re", "exog_vc", "use_sqrt", "missing", "kwargs"]
