@@ -59,7 +59,7 @@ import pandas as pd
 from . import dask_stats
 from . import groups as grouping
 from .dask_design import learn
-from .distributed import DaskMixedLM, DaskMixedLMResults, _design, _order, _rows_of
+from .distributed import DaskMixedLM, DaskMixedLMResults, _design, _rows_of
 
 #: The four inputs that may be dask arrays, in the order their row chunks are taken from.
 INPUTS = ("endog", "exog", "groups", "exog_re")
@@ -124,7 +124,7 @@ class DaskArrayMixedLMResults(DaskMixedLMResults):
         adjust = None if model.design.n_dropped == 0 else {"i": lambda size: np.nan}
         return da.blockwise(_rows_of_block, "i", *args, concatenate=True, dtype=float,
                             adjust_chunks=adjust, spec=model.dask_spec, table=table, what=what,
-                            labels=model.dask_labels, name=f"{what}-{dask.base.tokenize(table)}")
+                            labels=model.dask_labels)
 
     @property
     def fittedvalues(self):
@@ -177,24 +177,26 @@ def _build(endog, exog, groups, exog_re, exog_vc, missing):
     if n_dropped:
         warnings.warn(f"missing='drop': dropped {n_dropped} of {n} rows with NaN, inf or a missing "
                       "group label", UserWarning, stacklevel=4)
-    group_labels = keys if labels is None else np.asarray(labels, dtype=object)[keys]
-    order = _order(group_labels)
-    if order is not None:                      # codes and integer keys come sorted; kept for safety
-        stats.ZtZ, stats.ZtXy0 = stats.ZtZ[order], stats.ZtXy0[order]
-        stats.group_sizes = stats.group_sizes[order]
-        keys, group_labels = keys[order], group_labels[order]
-    # names as inputs.design_from_arrays gives them for numpy arrays
+    # statistics() returns the keys ascending: integer labels sorted, or codes into the sorted
+    # labels; either way statsmodels' group order, as encode_groups gives it in memory
+    group_labels = (list(keys.astype(arrays["groups"].dtype)) if labels is None
+                    else [labels[k] for k in keys])
+    design = _design(_named(spec, ones, re_formula), infos, stats, R, slot_max, group_labels,
+                     n_dropped, "Group")
+    design.endog_name, design.row_labels, design.formula_info = "y", None, None
+    clock.append(time.perf_counter())
+    return dict(design=design, stats=stats, data=data, spec=spec, keys=keys, arrays=arrays,
+                labels=labels, timings=dict(zip(("reference", "reduction", "driver"), np.diff(clock))))
+
+
+def _named(spec, ones, re_formula):
+    """spec with the names inputs.design_from_arrays gives numpy arrays: const / x1, x2, ...; x_re1, ..."""
     const = [] if ones is None else [bool(v) for v in ones.to_numpy()]
     others = iter(range(1, len(const) + 1))
     exog_names = ["const" if c else f"x{next(others)}" for c in const]
     re_names = ([f"x_re{j + 1}" for j in range(spec.k_re)] if re_formula is not None
-                else spec.names["exog_re"])
-    named = dataclasses.replace(spec, names={**spec.names, "exog": exog_names, "exog_re": re_names})
-    design = _design(named, infos, stats, R, slot_max, list(group_labels), n_dropped, "Group")
-    design.endog_name, design.row_labels, design.formula_info = "y", None, None
-    clock.append(time.perf_counter())
-    return dict(design=design, stats=stats, data=data, spec=spec, keys=keys, arrays=arrays, labels=labels,
-                timings=dict(zip(("reference", "reduction", "driver"), np.diff(clock))))
+                else spec.names["exog_re"])                      # ["Intercept"]: _design says "Group"
+    return dataclasses.replace(spec, names={**spec.names, "exog": exog_names, "exog_re": re_names})
 
 
 def _chunked(inputs):
