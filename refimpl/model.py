@@ -17,6 +17,7 @@ optimizers, the verdict and the book use. statsmodels' model methods
 signatures and return types.
 """
 
+import inspect
 import warnings
 
 import numpy as np
@@ -46,6 +47,15 @@ class MixedLM(StatsmodelsMethods):
     which coordinates ``score`` differentiates in.
     """
 
+    def __new__(cls, endog=None, exog=None, groups=None, exog_re=None, *args, **kwargs):
+        # dask.array inputs: a DaskArrayMixedLM, statistics reduced by Dask (refimpl/dask_arrays.py)
+        if cls is MixedLM and any(type(a).__module__.startswith("dask")
+                                  for a in (endog, exog, groups, exog_re)):
+            from .dask_arrays import DaskArrayMixedLM, has_dask_array
+            if has_dask_array(endog, exog, groups, exog_re):
+                cls = DaskArrayMixedLM
+        return super().__new__(cls)
+
     def __init__(self, endog, exog, groups, exog_re=None, exog_vc=None, use_sqrt=True,
                  missing="none", **kwargs):
         _design = kwargs.pop("_design", None)
@@ -65,6 +75,9 @@ class MixedLM(StatsmodelsMethods):
         # the last fit on the model; loglike/score/hessian read them.
         self.reml = True
         self.fe_pen = self.cov_pen = self._freepat = None
+
+    # inspect.signature(MixedLM) and help() show __init__'s (statsmodels') signature, not __new__'s
+    __new__.__signature__ = inspect.signature(__init__)
 
     #: ``MixedLM.from_lme4_formula("y ~ x + (1 | s) + (1 | d)", data)``: lme4 syntax
     #: translated to groups / re_formula / vc_formula (refimpl/lme4_formula.py). Ours.
