@@ -125,6 +125,26 @@ def draw(table, path, n_sets, n_boot):
     fig.savefig(path, dpi=120)
 
 
+def provenance(t0):
+    """Where the numbers come from: the command, the code, the libraries, when."""
+    import datetime
+    import platform
+    import subprocess
+
+    import scipy
+
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        rev = None
+    return {"command": "python " + " ".join(sys.argv), "git_commit": rev,
+            "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "seconds_this_session": round(time.perf_counter() - t0, 1),
+            "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "pandas": pd.__version__}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", type=int, default=200)
@@ -162,7 +182,7 @@ def main(argv=None):
     n_boundary = sum(r["boundary"] for r in rows)
     n_failed = sum(r["n_failed"] for r in rows)
     doc = {"config": config, "n_boundary_fits": n_boundary, "bootstrap_refits_failed": n_failed,
-           "bootstrap_refits": a.sets * a.boot, "coverage": table}
+           "bootstrap_refits": a.sets * a.boot, "coverage": table, "provenance": provenance(t0)}
     (a.out / "coverage.json").write_text(json.dumps(doc, indent=1))
     draw(table, a.out / "coverage.png", a.sets, a.boot)
     print(f"{a.sets} data sets ({n_boundary} boundary fits: no profile interval), "
