@@ -9,7 +9,11 @@
   the points it profiled, so it agrees with our root-found limits to about
   4-8 significant digits; with ``delta.cutoff = 1/64`` (a finer grid, slow
   tests) to 6-12, which says the remaining difference is lme4's interpolation
-  (the closed-form test says which side is right).
+  (the closed-form test says which side is right);
+* a simulated q = 3 block (3 sds, 3 correlations): the coordinates that hold one
+  correlation fixed (eq:cor-fixed-chol) and their Jacobian at random points, all
+  ten intervals against lme4 (default grid, and 1/32 in a slow test), and a
+  correlation whose profile stays inside up to 1 (the limit is 1, as in lme4).
 """
 
 import warnings
