@@ -16,7 +16,9 @@ effects, sd of each variance component, sigma, then the fixed effects.
 Each profile point is a constrained refit. beta is always profiled in closed
 form (GLS, or GLS with beta_j = v held: eq:constrained-gls), and so is
 sigma2 when the constraint allows; what is left is a smooth problem over a
-few unconstrained coordinates x, solved by safeguarded Newton (newton.py's
+few unconstrained coordinates x (for a correlation of a q x q block, any q:
+Psi = D R D with R's Cholesky rows free except the two that fix rho_ab,
+profile_correlation.py, eq:cor-fixed-chol), solved by safeguarded Newton (newton.py's
 direction) with the *analytic* gradient (model.score_profile, model.score_user:
 eq:profile-gradient), a first Hessian from central differences of that
 gradient and BFGS updates (profile_constrained.py).
@@ -25,7 +27,8 @@ relative.
 
 Boundary behaviour (lme4's): when the profile of an sd does not reach
 -z before sd = 0, the lower limit is 0; a correlation's limits are -1 and 1
-when its profile does not cross inside. A fit that is itself on the boundary
+when its profile does not cross inside (lme4's confint replaces its NA by the
+bound, so it prints -1 / 1 too, not NaN). A fit that is itself on the boundary
 (a zero variance) raises ValueError: use the parametric bootstrap.
 """
 

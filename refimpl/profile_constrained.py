@@ -4,7 +4,8 @@ max l(beta, theta, sigma2) subject to psi = v, for psi an sd, sigma, a
 correlation or a fixed effect (chapter "Intervals and tests"). beta, and
 sigma2 where the constraint allows, are maximised in closed form
 (eq:constrained-gls, eq:profile-full); what is left is a smooth problem over
-unconstrained coordinates x (phi, or (log d, s_vc) for a correlation), solved
+unconstrained coordinates x (phi, or (log d, w, s_vc) for a correlation:
+profile_correlation.py, eq:cor-fixed-chol), solved
 by quasi-Newton with the analytic gradient (eq:profile-gradient).
 """
 
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .newton import newton_direction
-from .parameters import (jacobian_sqrt_to_profile, pack_profile, profile_to_sqrt,
-                         profile_to_user, sqrt_to_profile, unpack_profile)
+from .parameters import jacobian_sqrt_to_profile, profile_to_sqrt, profile_to_user, sqrt_to_profile
+from .profile_correlation import CorrelationFixed
 
 #: Inner quasi-Newton stops when max |grad_i| max(|x_i|, 1) < INNER_GTOL max(|f|, 1).
 INNER_GTOL = 1e-9
@@ -110,42 +111,22 @@ def constrained_llf(model, param, value, theta):
 
 class _Coords:
     """x -> theta with its Jacobian. phi (sqrt) for sd/sigma/beta; for a correlation
-    rho of a 2 x 2 block: x = (log d_0, log d_1, s_vc), Psi_re = D R(rho) D."""
+    rho_ab of a q x q block: x = (log d, w, s_vc) of (eq:cor-fixed-chol), any q >= 2."""
 
     def __init__(self, model, param, value):
         self.model, self.param, self.value = model, param, value
         self.k_re = model.k_re
-        if param.kind == "cor" and self.k_re != 2:
-            raise NotImplementedError(
-                f"profiling a correlation is implemented for one 2 x 2 random-effects block; this "
-                f"model has k_re = {self.k_re}: use conf_int(method='boot') for {param.name}")
+        self.cor = (CorrelationFixed(self.k_re, param.a, param.b, value)
+                    if param.kind == "cor" else None)
 
     def theta(self, x):
-        if self.param.kind != "cor":
-            return sqrt_to_profile(x, self.k_re)
-        d = np.exp(x[:2])
-        rho = self.value
-        Psi = np.array([[d[0] ** 2, rho * d[0] * d[1]], [rho * d[0] * d[1], d[1] ** 2]])
-        return pack_profile(Psi, x[2:] ** 2)
+        return sqrt_to_profile(x, self.k_re) if self.cor is None else self.cor.theta(x)
 
     def jacobian(self, x):
-        if self.param.kind != "cor":
-            return jacobian_sqrt_to_profile(x, self.k_re)
-        d = np.exp(x[:2])
-        c = self.value * d[0] * d[1]
-        K = len(x)
-        J = np.zeros((K + 1, K))
-        J[0, 0] = 2 * d[0] ** 2
-        J[1, 0] = J[1, 1] = c
-        J[2, 1] = 2 * d[1] ** 2
-        J[3:, 2:] = np.diag(2 * x[2:])
-        return J
+        return jacobian_sqrt_to_profile(x, self.k_re) if self.cor is None else self.cor.jacobian(x)
 
     def from_theta(self, theta):
-        if self.param.kind != "cor":
-            return profile_to_sqrt(theta, self.k_re)
-        Psi_re, psi_vc = unpack_profile(theta, 2)
-        return np.concatenate([0.5 * np.log(np.diag(Psi_re)), np.sqrt(psi_vc)])
+        return profile_to_sqrt(theta, self.k_re) if self.cor is None else self.cor.from_theta(theta)
 
     def f_grad(self, x):
         theta = self.theta(x)

@@ -9,7 +9,8 @@
   the points it profiled, so it agrees with our root-found limits to about
   4-8 significant digits; with ``delta.cutoff = 1/64`` (a finer grid, slow
   tests) to 6-12, which says the remaining difference is lme4's interpolation
-  (the closed-form test says which side is right).
+  (the closed-form test says which side is right). Correlations of a q x q
+  block, q >= 3: tests/test_profile_correlation.py.
 """
 
 import warnings
