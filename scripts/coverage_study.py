@@ -97,12 +97,8 @@ def summarise(rows):
     return table
 
 
-def draw(table, path, n_sets, n_boot):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+def plot(ax, table, n_sets, n_boot):
+    """Coverage by parameter and method, with the 95% Monte Carlo band of each estimate."""
     params = list(TRUTH)
     width = 0.2
     for j, m in enumerate(METHODS):
@@ -121,6 +117,15 @@ def draw(table, path, n_sets, n_boot):
     ax.set_title(f"{n_sets} simulated data sets, {n_boot} bootstrap refits each "
                  "(bars: 95% Monte Carlo band)", fontsize=9)
     ax.legend(fontsize=8, ncol=4, loc="lower center")
+
+
+def draw(table, path, n_sets, n_boot):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    plot(ax, table, n_sets, n_boot)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
