@@ -112,6 +112,22 @@ def test_random_slopes_by_level(client):
     assert_same_fit(md.fit(), mm.fit())
 
 
+def test_three_factors(client):
+    """Block 2 holds two factors: A22 has their co-occurrences off the diagonal."""
+    df = crossed(40, 15, 2500, seed=10)
+    rng = np.random.default_rng(10)
+    c = rng.integers(0, 8, len(df))
+    df["c"] = pd.Categorical(c)
+    df["y"] += 0.5 * rng.normal(size=8)[c]
+    kw = dict(groups="one", vc_formula={"a": "0 + C(a)", "b": "0 + C(b)", "c": "0 + C(c)"})
+    md = MixedLM.from_formula("y ~ x", dd.from_pandas(df, npartitions=3), **kw)
+    mm = MixedLM.from_formula("y ~ x", df, **kw)
+    assert md.stats.q2 == 23 and np.count_nonzero(md.stats.A22 - np.diag(np.diag(md.stats.A22)))
+    assert_same_blocks(md.stats, mm.stats)
+    assert_same_fit(md.fit(), mm.fit())
+
+
+@pytest.mark.filterwarnings("ignore::refimpl.checks.IdentifiabilityWarning")
 def test_nested_variance_component_dense_per_group(client):
     """Classes within schools, 60 class levels (q = 61): per-group stacks, as in memory."""
     rng = np.random.default_rng(5)
