@@ -54,8 +54,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import checks
-from .blocked_stats import (BLOCKED_MIN_Q, DENSE_A21_FILL, BlockedStatistics, plan_from_components,
-                            refuse_if_too_big)
+from .blocked_stats import (BLOCKED_MIN_Q, DENSE_A21_FILL, BlockedStatistics, as_dense,
+                            plan_from_components, refuse_if_too_big)
 from .dask_design import partition_rows
 from .dask_stats import LOWEST_GROUP_KEY, MAX_KEY, R_KEY, SUM_KEY
 from .layout import Layout
@@ -281,3 +281,44 @@ def _blocked(lay, plan, i, j, v, C, common, group_sizes):
                              layout2=Layout(lay.k_re, sizes2), d1=d1, A21=A21, A22=A22,
                              B1=C[cols1], B2=C[cols2], group_sizes=np.array([common["n_obs"]]),
                              **common)
+
+
+#: estimable._ZtZ_batches' budget: in memory the identifiability check forms a dense Z'Z only up to this.
+GRAM_BUDGET = 1 << 26
+
+
+def dense_ZtZ(stats):
+    """A = Z'Z (q, q) in the layout's order from the blocks (d1, A21, A22)."""
+    A = np.zeros((stats.q, stats.q))
+    c1, c2 = stats.cols1, stats.cols2
+    A[c1, c1] = stats.d1
+    A21 = as_dense(stats.A21)
+    A[np.ix_(c2, c1)], A[np.ix_(c1, c2)] = A21, A21.T
+    A[np.ix_(c2, c2)] = stats.A22
+    return A
+
+
+class _OneRow:
+    """A design seen by estimable._ZtZ_batches as one group of one row (it then declines at large q)."""
+
+    def __init__(self, design):
+        self._design = design
+        self.group_index = np.zeros(1, np.intp)
+
+    def __getattr__(self, name):
+        return getattr(self._design, name)
+
+
+def check_n_random_effects(design, stats):
+    """estimable._check_n_random_effects on blocked statistics, without rows.
+
+    In memory the check reads Z'Z densely from the rows when a term has at
+    least n random effects, unless q^2 doubles pass GRAM_BUDGET; then it
+    only warns. Here Z'Z comes from the blocks under the same rule (a term
+    with n random effects has q >= n, so the rows' budget is the same).
+    """
+    from types import SimpleNamespace
+    from . import estimable
+    if 8 * stats.q * stats.q <= GRAM_BUDGET:
+        return estimable._check_n_random_effects(design, SimpleNamespace(ZtZ=dense_ZtZ(stats)[None]))
+    return estimable._check_n_random_effects(_OneRow(design), None)

@@ -44,6 +44,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import checks, dask_blocked, dask_stats, estimable
+from .blocked_stats import BlockedStatistics
 from .dask_design import learn
 from .design import Design, _check_full_rank, _check_identifiable
 from .groups import sorted_labels
@@ -175,7 +176,10 @@ class DaskMixedLM(MixedLM):
     def fit(self, *args, **kwargs):
         if not self._estimable:
             # estimable.check_estimable without its last, row-reading step (module docstring)
-            estimable._check_n_random_effects(self.design, self.stats)
+            if isinstance(self.stats, BlockedStatistics):            # Z'Z from the blocks
+                dask_blocked.check_n_random_effects(self.design, self.stats)
+            else:
+                estimable._check_n_random_effects(self.design, self.stats)
             estimable._check_confounded(self.design, self.stats)
             self._estimable = True
         res = super().fit(*args, **kwargs)

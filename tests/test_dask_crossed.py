@@ -200,3 +200,37 @@ def test_sparse_partition_rows_match_dense():
     assert sp.issparse(Z_vc)
     np.testing.assert_array_equal(keys, keys_s)
     np.testing.assert_array_equal(np.hstack([Z_re, Z_vc.toarray()]), Z)
+
+
+@pytest.mark.filterwarnings("ignore::refimpl.fit.ConvergenceWarning")         # a boundary fit, both ways
+def test_more_levels_than_rows_checked_from_the_blocks(client):
+    """A term with at least n random effects: the identifiability check reads Z'Z from the blocks."""
+    from refimpl.checks import IdentifiabilityWarning
+    from refimpl.dask_blocked import dense_ZtZ
+    from refimpl.suffstats import compute_statistics
+    df = crossed(60, 20, 55, seed=11)                            # 60 levels of a, 55 rows: warned, fitted
+    md = MixedLM.from_formula("y ~ x", dd.from_pandas(df, npartitions=2), **CROSSED)
+    mm = MixedLM.from_formula("y ~ x", df, **CROSSED)
+    np.testing.assert_allclose(dense_ZtZ(md.stats), compute_statistics(mm.design, blocked=False).ZtZ[0],
+                               rtol=1e-13)
+    with pytest.warns(IdentifiabilityWarning):
+        rd = md.fit()
+    with pytest.warns(IdentifiabilityWarning):
+        rm = mm.fit()
+    assert_same_fit(rd, rm)
+    one_each = crossed(60, 20, 60, seed=12)                      # every level of a in one row: Z_a Z_a' = I
+    one_each["a"] = pd.Categorical(np.arange(60))
+    for data in (dd.from_pandas(one_each, npartitions=2), one_each):
+        with pytest.raises(ValueError, match="cannot be identified"):
+            MixedLM.from_formula("y ~ x", data, **CROSSED).fit()
+
+
+def test_missing_drop(client):
+    df = crossed(30, 25, 1500, seed=13)
+    df.loc[[4, 400, 401], "x"] = np.nan
+    df["b"] = df["b"].astype(object).where(df.index != 900, None).astype(df["b"].dtype)
+    with pytest.warns(UserWarning, match="dropped 4"):
+        rd = MixedLM.from_formula("y ~ x", dd.from_pandas(df, npartitions=3), missing="drop", **CROSSED).fit()
+    with pytest.warns(UserWarning):
+        rm = MixedLM.from_formula("y ~ x", df, missing="drop", **CROSSED).fit()
+    assert_same_fit(rd, rm)
