@@ -37,6 +37,11 @@ The route, decided as in memory (suffstats.compute_statistics):
   suffstats.SufficientStatistics, under the same memory limit as in memory
   (suffstats.MAX_STACK_BYTES).
 
+The checks before the fit read the statistics, as in memory. The one that
+reads a dense Z'Z from the rows in memory (identifiability when a term has
+at least n random effects) reads it here from the blocks, under the same
+size limit (:func:`check_n_random_effects`).
+
 What is covered: crossed designs in statsmodels' form (one group,
 ``vc_formula={"a": "0 + C(a)", "b": "0 + C(b)"}``, any number of factors,
 with ``re_formula`` columns beside them); random slopes by level

@@ -66,9 +66,12 @@ def assert_same_blocks(s, t):
 
 
 def test_small_crossed_levels_split_over_partitions(client):
-    """30 x 20 levels (q = 50 = BLOCKED_MIN_Q): rows of every level spread over 5 partitions."""
+    """30 x 20 levels (q = 50 = BLOCKED_MIN_Q): rows of every level spread over 17 partitions.
+
+    17 partitions: the group-by has split_out = 2 outputs, the global tree a combine level.
+    """
     df = crossed(30, 20, 3000, seed=1)
-    md = MixedLM.from_formula("y ~ x", dd.from_pandas(df, npartitions=5), **CROSSED)
+    md = MixedLM.from_formula("y ~ x", dd.from_pandas(df, npartitions=17), **CROSSED)
     mm = MixedLM.from_formula("y ~ x", df, **CROSSED)
     assert_same_blocks(md.stats, mm.stats)
     rd, rm = md.fit(), mm.fit()
