@@ -180,7 +180,11 @@ def blocked_work_bytes(q2, m1):
 
 def blocked_plan(layout, Z_vc):
     """(j1, cols1, cols2) for a one-group design, or None if no component has disjoint supports."""
-    candidates = disjoint_components(layout, Z_vc)
+    return plan_from_components(layout, disjoint_components(layout, Z_vc))
+
+
+def plan_from_components(layout, candidates):
+    """blocked_plan given the disjoint components (dask_blocked.py reads them from per-row counts)."""
     if not candidates:
         return None
     j1 = max(candidates, key=lambda j: layout.vc_sizes[j])    # the factor with most levels

@@ -165,8 +165,12 @@ def _infos(formula, re_formula, vc_formula, frame):
     return infos[0], infos[1], (infos[2] if re_formula else None), vc_infos
 
 
-def partition_rows(pdf, spec):
-    """(keys (n,), y (n,), X (n, p), Z (n, q), n_dropped) of one partition (a pandas DataFrame)."""
+def partition_rows(pdf, spec, sparse_vc=False):
+    """(keys (n,), y (n,), X (n, p), Z (n, q), n_dropped) of one partition (a pandas DataFrame).
+
+    sparse_vc=True (dask_blocked.py): Z is the pair (Z_re dense (n, k_re), Z_vc csr
+    (n, q - k_re)), Z_vc built from level codes without an n x (levels) array.
+    """
     pdf = pdf[spec.columns]
     for c in spec.columns:
         if pdf[c].dtype != spec.dtypes[c]:
@@ -194,16 +198,54 @@ def partition_rows(pdf, spec):
     y, X = _matrix(lhs, keep)[:, 0], _matrix(rhs, keep)
     n = len(keep)
     parts = [_matrix(re_info, keep) if re_info is not None else np.ones((n, spec.k_re))]
-    parts += [_matrix(v, keep) for v in vc_infos]
-    Z = np.hstack(parts) if parts else np.zeros((n, 0))
-    rowbad = ~(np.isfinite(y) & np.isfinite(X).all(axis=1) & np.isfinite(Z).all(axis=1))
+    if sparse_vc:
+        Z_vc = _sparse_vc(spec, vc_infos, keep)
+        rowbad = ~(np.isfinite(y) & np.isfinite(X).all(axis=1) & np.isfinite(parts[0]).all(axis=1))
+        rowbad[np.repeat(np.arange(n), np.diff(Z_vc.indptr))[~np.isfinite(Z_vc.data)]] = True
+        Z = [parts[0], Z_vc]
+    else:
+        parts += [_matrix(v, keep) for v in vc_infos]
+        Z = np.hstack(parts) if parts else np.zeros((n, 0))
+        rowbad = ~(np.isfinite(y) & np.isfinite(X).all(axis=1) & np.isfinite(Z).all(axis=1))
     if rowbad.any():                                       # np.log(0) and the like
         if spec.missing == "none":
             _refuse_missing(["the values a formula term computes (e.g. np.log of 0)"], int(rowbad.sum()))
-        y, X, Z, keep = y[~rowbad], X[~rowbad], Z[~rowbad], keep.loc[~rowbad]
+        y, X, keep = y[~rowbad], X[~rowbad], keep.loc[~rowbad]
+        Z = [Z[0][~rowbad], Z[1][np.flatnonzero(~rowbad)]] if sparse_vc else Z[~rowbad]
     col = keep[spec.groups]
     keys = (col.cat.codes.to_numpy() if spec.group_kind == "category" else col.to_numpy()).astype(np.int64)
     return keys, y, X, Z, int(len(pdf) - len(keys))
+
+
+def _sparse_vc(spec, vc_infos, frame):
+    """[Z_vc] of the kept rows as a csr array: each indicator term from its level codes (formula_vc._vc_terms).
+
+    A component whose formula is not of that kind (formula_vc's one-pass
+    rules), or whose columns would come out in another order than patsy's on
+    the driver, is built densely by patsy and then made sparse.
+    """
+    import scipy.sparse as sp
+    from .formula import _parse
+    from .formula_vc import _vc_terms
+    n = len(frame)
+    blocks = []
+    for name, info, names in zip(spec.vc_names, vc_infos, spec.names["vc"]):
+        desc = _parse(f"vc_formula[{name!r}]", spec.vc_formula[name], lhs=False)
+        evaluated = _vc_terms(desc, frame, eval_env())
+        terms = evaluated[0] if evaluated is not None else None
+        if terms is None or [c for t in terms for c in t[4]] != list(names) or any(
+                t[0] is not None and not t[2] for t in terms):
+            blocks.append(sp.csr_array(_matrix(info, frame)))
+            continue
+        rows, cols, vals, offset = [], [], [], 0
+        for codes, levels, _, v, term_names in terms:
+            rows.append(np.arange(n))
+            cols.append(np.full(n, offset, dtype=np.int64) if codes is None else offset + codes)
+            vals.append(v)
+            offset += len(term_names)
+        blocks.append(sp.csr_array((np.concatenate(vals).astype(float),
+                                    (np.concatenate(rows), np.concatenate(cols))), shape=(n, len(names))))
+    return sp.hstack(blocks, format="csr") if blocks else sp.csr_array((n, 0))
 
 
 def _refuse_missing(culprits, count):

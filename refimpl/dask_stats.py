@@ -158,7 +158,7 @@ def reference_beta(data, spec, max_partitions=4):
     """b_ref: the least-squares fit of the first non-empty partition (zeros if none of the first few)."""
     p = len(spec.names["exog"])
     for i in range(min(max_partitions, data.npartitions)):
-        keys, y, X, Z, _ = partition_rows(data.get_partition(i).compute(), spec)
+        keys, y, X, Z, _ = partition_rows(data.get_partition(i).compute(), spec, sparse_vc=True)
         if len(y):
             return np.linalg.lstsq(X, y, rcond=None)[0]
     return np.zeros(p)

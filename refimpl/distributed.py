@@ -23,10 +23,18 @@ What the checks cannot do without the rows: the exact "y fitted exactly by X
 and Z" check (estimable._check_within_residual) reads whole groups. When the
 screen on the statistics (estimable.within_residual_clearly_positive) cannot
 decide, it is skipped, as it is in memory for a group too large to read
-densely; the fit's own verdict then sees sigma2 -> 0. A crossed design held
-as one group is fitted from its dense q x q statistics (not the blocked
-statistics of blocked_stats.py), so it is refused when q is large
-(MAX_CROSSED_Q).
+densely; the fit's own verdict then sees sigma2 -> 0.
+
+Crossed designs (statsmodels' form: one group, one variance component per
+factor) and any design with variance components and q >=
+blocked_stats.BLOCKED_MIN_Q take the sparse pass of dask_blocked.py instead
+of step 2: Dask group-bys on (group, column, column) of the nonzero products,
+in the same single pass. A crossed design is then fitted through the same
+blocked statistics as in memory (blocked_stats.BlockedStatistics, chosen by
+the same rule), with no limit on the number of levels beyond the blocked
+path's own memory refusal; a nested design (components within groups) gets
+its dense per-group stacks, as in memory. dask_blocked.py's docstring says
+exactly which formulas are covered.
 """
 
 import time
@@ -35,17 +43,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import checks, dask_stats, estimable
+from . import checks, dask_blocked, dask_stats, estimable
+from .blocked_stats import BlockedStatistics
 from .dask_design import learn
 from .design import Design, _check_full_rank, _check_identifiable
 from .groups import sorted_labels
 from .layout import Layout
 from .model import MixedLM
 from .results import MixedLMResults
-
-#: One group (a crossed design) is fitted from a dense q x q block only up to this q.
-MAX_CROSSED_Q = 2000
-
 
 def is_dask_frame(data):
     """True for a dask.dataframe DataFrame (without importing dask when it is not loaded)."""
@@ -98,9 +103,11 @@ def from_formula(cls, formula, data, re_formula=None, vc_formula=None, missing="
                         missing=missing)
     b_ref = dask_stats.reference_beta(data, spec)
     clock.append(time.perf_counter())
-    groups_frame, glob = dask.compute(*dask_stats.reduction(data, spec, b_ref, split_every=split_every))
+    # crossed / large-q designs: sparse pairs and the blocked statistics (dask_blocked.py)
+    route = dask_blocked if dask_blocked.sparse_route(spec) else dask_stats
+    groups_frame, glob = dask.compute(*route.reduction(data, spec, b_ref, split_every=split_every))
     clock.append(time.perf_counter())
-    stats, keys, R, slot_max, n_dropped = dask_stats.statistics(groups_frame, glob, spec, b_ref)
+    stats, keys, R, slot_max, n_dropped = route.statistics(groups_frame, glob, spec, b_ref)
     del groups_frame
     if stats.n_obs == 0:
         raise ValueError("the data set is empty (no rows are left)" if n_dropped else
@@ -149,11 +156,6 @@ def _design(spec, infos, stats, R, slot_max, labels, n_dropped, group_name):
     names = {"endog": [str(lhs.column_names[0])], "exog": exog_names, "exog_re": re_names}
     checks.check_magnitudes(names, R, Z_vc, spec.vc_names, vc_sizes)
     _check_full_rank(R[:, :p], n, exog_names)
-    if G == 1 and spec.q > MAX_CROSSED_Q:
-        raise ValueError(f"one group with q = {spec.q} random-effect columns (a crossed design): "
-                         f"from a Dask DataFrame refimpl fits it from the dense q x q block, up to "
-                         f"q = {MAX_CROSSED_Q}; compute() the data and fit in memory (blocked "
-                         "statistics), or use fewer levels")
     design = StatsDesign(
         n, y=_Rows(R[:, p], n), X=R[:, :p], Z_re=R[:, p + 1:], Z_vc=Z_vc, group_index=None,
         group_labels=labels, layout=Layout(k_re, vc_sizes), exog_names=list(exog_names),
@@ -174,7 +176,10 @@ class DaskMixedLM(MixedLM):
     def fit(self, *args, **kwargs):
         if not self._estimable:
             # estimable.check_estimable without its last, row-reading step (module docstring)
-            estimable._check_n_random_effects(self.design, self.stats)
+            if isinstance(self.stats, BlockedStatistics):            # Z'Z from the blocks
+                dask_blocked.check_n_random_effects(self.design, self.stats)
+            else:
+                estimable._check_n_random_effects(self.design, self.stats)
             estimable._check_confounded(self.design, self.stats)
             self._estimable = True
         res = super().fit(*args, **kwargs)
@@ -208,9 +213,18 @@ def _rows_of(pdf, spec, table, what):
     """fittedvalues or resid of one partition's kept rows."""
     from .dask_design import partition_rows
     keys_all, b_hat, beta = table
-    keys, y, X, Z, _ = partition_rows(pdf, spec)
+    sparse = dask_blocked.sparse_route(spec)
+    keys, y, X, Z, _ = partition_rows(pdf, spec, sparse_vc=sparse)
     g = np.searchsorted(keys_all, keys) if _sorted(keys_all) else _lookup(keys_all, keys)
-    fitted = X @ beta + np.einsum("nq,nq->n", Z, b_hat[g])
+    if sparse:                                     # Z = (Z_re, Z_vc csr): no n x q array
+        Z_re, Z_vc = Z
+        k = Z_re.shape[1]
+        rows = np.repeat(np.arange(len(keys)), np.diff(Z_vc.indptr))
+        fitted = X @ beta + np.einsum("nq,nq->n", Z_re, b_hat[g, :k])
+        fitted += np.bincount(rows, weights=Z_vc.data * b_hat[g[rows], k + Z_vc.indices],
+                              minlength=len(keys))
+    else:
+        fitted = X @ beta + np.einsum("nq,nq->n", Z, b_hat[g])
     values = fitted if what == "fittedvalues" else y - fitted
     index = pdf.index if len(keys) == len(pdf) else _kept_index(pdf, spec, len(keys))
     return pd.Series(values, index=index, name=what)
