@@ -307,10 +307,16 @@ def run_section(case_names: list[str], full_selection: bool, engines: list[str],
         return {"available": False, "note": "no inference case among the selected cases"}
     if REFIMPL_ROW not in engines:
         return {"available": False, "note": f"{REFIMPL_ROW} is not an engine of this run"}
+    from . import inference_references as store
+
+    refs = store.load_all()
+    if not refs:                      # e.g. an installation without the data files
+        return {"available": False, "note": f"no inference references in {store.REFERENCE_DIR}"
+                                            " (rebuild: python -m validation inference-references)"}
     with_r = any(e in R_ENGINE_NAMES for e in engines)
     t0 = time.perf_counter()
     rows = compute(cases, with_r, jobs=jobs, timeout=timeout)
     note = "" if with_r else "R rows not computed: no R engine among --engines"
-    info = section(cases, rows, REFIMPL_ROW in gated, r_note=note)
+    info = section(cases, rows, REFIMPL_ROW in gated, references=refs, r_note=note)
     info["seconds"] = time.perf_counter() - t0
     return info
