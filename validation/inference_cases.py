@@ -39,12 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import refimpl
+
 __all__ = ["InferenceCase", "INFERENCE_CASES", "REFERENCE_DIR", "ergostool_like_data",
            "select_inference", "FAMILIES", "family_of"]
 
 #: Where the stored references live (one JSON file per case; the CSV of the
 #: ergoStool-like design).
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "refimpl" / "data" / "certified" / "inference"
+REFERENCE_DIR = Path(refimpl.__file__).resolve().parent / "data" / "certified" / "inference"
 
 #: Column groups of the report table: family -> what it holds.
 FAMILIES = {

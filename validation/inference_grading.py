@@ -37,11 +37,13 @@ shows the measured digits):
 * lmerTest differentiates vcov(beta) and the REML deviance numerically
   (numDeriv's Jacobian and Hessian); refimpl's derivatives are analytic. A
   30-digit mpmath evaluation on sim_unbalanced_singletons agrees with refimpl
-  to 14+ digits; lmerTest's df reach 6-9. Its p-values inherit the df's error,
-  amplified in the far tail (a p of 1e-17 moves by about df * log(t) times
-  the df's relative error).
-* pbkrtest's Kenward-Roger algebra is closed form; its digits are those of
-  lme4's optimum (bobyqa, rhoend = 2e-10) and of its own matrix algebra.
+  to 14+ digits; lmerTest's df reach about 7-8. Its p-values carry, besides the df's
+  error, the error of t = estimate / se at lme4's optimum, amplified in the
+  tail: the relative error of p is |d log p / d log t| = t^2 (df + 1) /
+  (df + t^2) times that of t (13 for sleepstudy's Days, p = 3e-6), so a t
+  right to 7 digits gives a p right to 6.
+* pbkrtest's Kenward-Roger algebra is closed form; its df carry the digits
+  of lme4's optimum (bobyqa, rhoend = 2e-10), its p-values fewer, as above.
 """
 
 from __future__ import annotations
@@ -53,30 +55,33 @@ import os
 import time
 from typing import Any
 
+from .gate import INFERENCE_LRE_MIN  # 7: the digits refimpl needs (why: above)
 from .inference_cases import FAMILIES, INFERENCE_CASES, InferenceCase, family_of
 
 __all__ = ["INFERENCE_LRE_MIN", "R_NUMERICS", "lre", "grade_values", "compute", "section",
            "REFIMPL_ROW", "R_ENGINE_NAMES"]
 
-#: The digits refimpl's default values must have on every inference quantity.
-INFERENCE_LRE_MIN = 7.0
-
 #: The row label of refimpl's values in the section.
 REFIMPL_ROW = "refimpl_default"
 
 #: Engines of a run that switch the R rows on (any R engine).
-R_ENGINE_NAMES = ("lme4", "lme4_tight", "lme4_nm", "lme4_bobyqa", "nlme", "glmmtmb")
+R_ENGINE_NAMES = ("lme4", "lme4_bobyqa", "lme4_Nelder_Mead", "lme4_nloptwrap", "lme4_tight",
+                  "nlme", "glmmTMB")
 
 #: What R's numerics support, per R row (shown beside the measured digits).
 R_NUMERICS = {
-    "lme4_profile": "lme4 interpolates the limits with a spline through a grid of profile "
-                    "points (delta.cutoff = 1/8): about 4-8 digits; refimpl root-finds zeta "
-                    "itself, confirmed by a 50-digit closed form on Dyestuff",
+    "lme4_profile": "lme4 interpolates each limit with a spline through a grid of profile "
+                    "points (delta.cutoff = 1/8): 4-8 digits per limit, the weakest limit of a "
+                    "case about 4; refimpl root-finds zeta itself, confirmed by a 50-digit "
+                    "closed form on Dyestuff",
     "lmerTest": "lmerTest differentiates vcov(beta) and the deviance by finite differences "
-                "(numDeriv): about 6-9 digits in df, fewer in far-tail p-values; refimpl's "
-                "analytic df agrees with a 30-digit mpmath evaluation to 14+ digits",
-    "pbkrtest": "pbkrtest's Kenward-Roger algebra is closed form: its digits are those of "
-                "lme4's optimum (bobyqa rhoend 2e-10) and of its matrix algebra",
+                "(numDeriv): about 7-8 digits in df; refimpl's analytic df agrees with a "
+                "30-digit mpmath evaluation to 14+. p-values also carry the error of lme4's "
+                "optimum in t, amplified in the tail by |d log p / d log t| (13 for a p of 3e-6 "
+                "at 17 df), so fewer digits",
+    "pbkrtest": "pbkrtest's Kenward-Roger algebra is closed form: df to 9-12 digits, limited "
+                "by lme4's optimum (bobyqa rhoend 2e-10); its p-values lose digits in the tail "
+                "as lmerTest's do",
 }
 
 
