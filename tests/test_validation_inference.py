@@ -276,3 +276,26 @@ def test_r_rows(r, refs):
     assert kr["status"] == "ok" and kr["families"]["kr_df"] >= 8
     assert info["failures"] == [] and set(info["r_digits"]) == {"lme4_profile", "lmerTest",
                                                                  "pbkrtest"}
+
+
+def test_command_line(tmp_path, capsys):
+    """`inference-references` refuses to overwrite without --force; `run --no-inference` parses."""
+    from validation.__main__ import build_parser, main
+
+    assert main(["inference-references", "--cases", "dyestuff/reml"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["inference-references", "--cases", "nope/reml", "--force"]) == 2
+    assert build_parser().parse_args(["run", "--no-inference"]).no_inference
+    assert not build_parser().parse_args(["run"]).no_inference
+
+
+def test_write_to_another_directory(tmp_path):
+    """The generator writes the CSV and a reference that loads back with the same numbers."""
+    written = store.write(["ergostool_like/reml"], directory=tmp_path, log=lambda *_: None)
+    assert [p.name for p in written] == ["ergostool_like.reml.json"]
+    assert (tmp_path / "ergostool_like.csv").read_text() == \
+        (REFERENCE_DIR / "ergostool_like.csv").read_text()
+    new, old = store.load("ergostool_like/reml", tmp_path), store.load("ergostool_like/reml")
+    assert new["data_sha256"] == old["data_sha256"] and set(new["values"]) == set(old["values"])
+    for q, r in old["values"].items():
+        assert ig.lre(new["values"][q], r, old["digits"][q]) >= old["digits"][q], q
