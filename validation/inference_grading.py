@@ -235,7 +235,10 @@ def section(cases: list[InferenceCase], rows: dict[str, dict[str, dict]], gated:
             "independent_check": (ref or {}).get("independent_check"),
             "reference_min_digits": min(ref["digits"].values()) if ref else None,
             "n_quantities": len(ref["values"]) if ref else 0}
-        for label, got in rows.get(case.key, {}).items():
+        got_rows = rows.get(case.key, {})
+        order = [REFIMPL_ROW, "lme4_profile", "lmerTest", "pbkrtest"]
+        for label in sorted(got_rows, key=lambda x: order.index(x) if x in order else 9):
+            got = got_rows[label]
             is_refimpl = label == REFIMPL_ROW
             row = {"engine": label, "case": case.key, "gated": gated and is_refimpl,
                    "seconds": got.get("seconds"), "status": "ok", "passed": None,
