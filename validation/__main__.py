@@ -3,13 +3,14 @@
     python -m validation run [--cases PATTERN...] [--engines NAME... | --all-engines]
                              [--plugin [LABEL=]pkg.mod:func ...] [--gate NAME... | --gate none]
                              [--out DIR] [--junit FILE] [--timeout S] [--jobs N] [-v]
-                             [--no-html] [--no-audit]
+                             [--no-html] [--no-audit] [--no-inference]
     python -m validation list
     python -m validation init-adapter NAME [--dir DIR]
     python -m validation audit [--cases PATTERN...] [--engines NAME...] [--plugin ...]
     python -m validation regenerate-references [--force] [--cases PATTERN...]
     python -m validation bench [--quick] [--sizes G...] [--engines NAME...] [--out DIR]
     python -m validation conformance [-k EXPR] [--failures]
+    python -m validation inference-references [--force] [--cases KEY...]
 
 ``run`` fits every selected case with every engine (in worker processes, each
 fit with a timeout), audits each answer with refimpl's analytic score,
@@ -221,7 +222,8 @@ def cmd_run(args) -> int:
     outdir = Path(args.out)
     out = run(cases, specs, gated=gated, jobs=args.jobs, timeout=args.timeout,
               store_path=Path(args.reference), progress=progress, audit=not args.no_audit,
-              cost_hint=cost_hint_from(outdir / "validation.json"))
+              cost_hint=cost_hint_from(outdir / "validation.json"),
+              inference=not args.no_inference)
     j = write_json(out, outdir / "validation.json")
     written = [str(j)]
     if not args.no_html:
@@ -313,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default=str(references.STORE), metavar="PATH")
     p.add_argument("--no-html", action="store_true")
     p.add_argument("--no-audit", action="store_true")
+    p.add_argument("--no-inference", action="store_true",
+                   help="skip the Inference section (profile intervals, Satterthwaite and "
+                        "Kenward-Roger tests graded against stored references)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or details")
     p.set_defaults(func=cmd_run)
 
@@ -343,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import conformance
 
     conformance.add_parser(sub)  # statsmodels' own test_lme.py against refimpl (conformance.py)
+    from . import inference_references
+
+    inference_references.add_parser(sub)  # stored references of the inference grading
     return ap
 
 

@@ -14,7 +14,7 @@ import math
 
 from refimpl.tolerances import LRE_CAP
 
-__all__ = ["CERTIFIED_GATE", "CERTIFIED_GATED", "CERTIFIED_KNOWN_SHORTFALLS", "CERTIFIED_KINDS",
+__all__ = ["INFERENCE_LRE_MIN", "CERTIFIED_GATE", "CERTIFIED_GATED", "CERTIFIED_KNOWN_SHORTFALLS", "CERTIFIED_KINDS",
            "ZERO_REFERENCE_NOTE", "lre_certified", "gate_for"]
 
 #: Engines held to CERTIFIED_LRE_MIN (8 digits) on every quantity of every
@@ -57,6 +57,11 @@ CERTIFIED_GATE: dict[str, tuple[float, str]] = {
                  "right to 4 digits give llf right to about 8; fewer means a wrong "
                  "constant or a point short of the optimum"),
 }
+
+#: refimpl's profile limits and Satterthwaite / Kenward-Roger numbers at its
+#: default tolerances against the stored inference references: the digits
+#: needed on every quantity (why 7: validation/inference_grading.py).
+INFERENCE_LRE_MIN = 7.0
 
 #: A zero certified value (a variance on the boundary) has no relative error:
 #: its LRE is -log10(|x| / sigma2), sigma2 the certified residual variance --

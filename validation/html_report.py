@@ -291,6 +291,10 @@ def render(out: RunOutcome) -> str:
         parts.append(f"<p>Audit of the lme4-tight points: "
                      f"{e(out.meta['reference_audit'])}.</p>")
     parts += _ranking_html(out)
+    if out.inference:
+        from .inference_report import html_parts
+
+        parts += html_parts(out.inference)
     parts.append("<h2>Legend</h2>" + _legend())
     parts += _case_table_html(out)
     for title, png in (("Certified LRE heat map", certified_heatmap_png(out)),

@@ -152,6 +152,10 @@ def terminal(out: RunOutcome, stream=sys.stdout, details: bool = True,
         w(f"audit: unavailable ({out.meta.get('audit_note')})\n")
     w("\n")
     certified_ranking(out, stream)
+    if out.inference:
+        from .inference_report import markdown
+
+        w("\n" + markdown(out.inference))
 
     gated = [e for e in out.engines if e in out.meta["gated_engines"]]
     shown = out.engines if verbose else gated

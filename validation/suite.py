@@ -84,6 +84,7 @@ class RunOutcome:
     gate_summary: str = ""
     certified: dict[str, Any] = dataclasses.field(default_factory=dict)
     certified_comparisons: list[Comparison] = dataclasses.field(default_factory=list)
+    inference: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from .record import encode_floats
@@ -102,6 +103,7 @@ class RunOutcome:
             "comparisons": [c.to_dict() for c in self.comparisons],
             "certified": {**self.certified,
                           "comparisons": [c.to_dict() for c in self.certified_comparisons]},
+            "inference": self.inference,
         })
 
 
@@ -120,11 +122,14 @@ def _versions() -> dict[str, str]:
 def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = None,
         jobs: int = 2, timeout: float = 120.0, store_path=references.STORE,
         progress=None, audit: bool = True,
-        cost_hint: dict[tuple[str, str], float] | None = None) -> RunOutcome:
+        cost_hint: dict[tuple[str, str], float] | None = None,
+        inference: bool = True) -> RunOutcome:
     """Fit every case with every engine, audit, compare with the store, grade.
 
     ``cost_hint`` ((engine label, case) -> seconds, e.g. the times of the last
     run) orders the fits longest first, so the workers finish together.
+    ``inference``: also grade refimpl's profile intervals and ddf tests
+    (inference_grading.py; the "Inference" section).
     """
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -198,6 +203,15 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     cert_comps = [c for c in comps if c.against == "certified"]
     cert_info = certified_section(cases, cert_entries, cert_comps, rows, gated, cert_problem)
 
+    inference_info: dict[str, Any] = {"available": False, "note": "not run (--no-inference)"}
+    if inference:
+        from .inference_grading import run_section
+        from .cases import select as _select_cases
+
+        inference_info = run_section([c.name for c in cases],
+                                     {c.name for c in _select_cases()} <= {c.name for c in cases},
+                                     labels, gated, jobs=jobs, timeout=2 * timeout)
+
     gated_rows = [v for v in rows if v.gated and v.passed is not None]
     failed = [v for v in gated_rows if not v.passed]
     n_checks = sum(1 for c in comps if c.gated)
@@ -216,6 +230,12 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
         summary = f"PASS: {len(gated_rows)} gated rows, {n_checks} gated checks"
     if cert_info.get("gated_summary"):
         summary += f"; certified: {cert_info['gated_summary']}"
+    if inference_info.get("available"):
+        if inference_info["failures"] and code != 2:
+            code = 1
+            summary = f"FAIL: inference {inference_info['summary']}; fits: {summary}"
+        else:
+            summary += f"; inference: {inference_info['summary']}"
     ref_audits = [a for a in audits if a["engine"] == "reference" and a["available"]]
     ref_audit_summary = (
         f"{sum(1 for a in ref_audits if a['stationary'])} of {len(ref_audits)} reference "
@@ -234,7 +254,7 @@ def run(cases: list[Case], engine_specs: list[str], gated: list[str] | None = No
     }
     return RunOutcome(meta, cases, labels, results, audits,
                       [c for c in comps if c.against != "certified"], rows, ref_info,
-                      code, summary, cert_info, cert_comps)
+                      code, summary, cert_info, cert_comps, inference_info)
 
 
 def load_store(store_path) -> "references.ReferenceStore | None":
