@@ -19,7 +19,12 @@ contract: ``validation/CONTRACT.md``.  Module map:
 * ``testing``, ``pytest_plugin``, ``scaffold`` -- grading from Python, from
   pytest (``--lmm-validate``), and ``lmm-validate init-adapter``;
 * ``contract`` -- the generated tables of CONTRACT.md;
-* ``rbridge`` -- the bridge to R (rpy2).
+* ``rbridge`` -- the bridge to R (rpy2);
+* ``inference_cases``, ``inference_values``, ``inference_references``,
+  ``inference_grading``, ``inference_report`` -- the "Inference" section: profile
+  limits, Satterthwaite and Kenward-Roger tests of refimpl, lme4, lmerTest and
+  pbkrtest graded by LRE against ``refimpl/data/certified/inference/``;
+* ``bench/`` -- ``python -m validation bench`` (timings, ``--distributed``).
 """
 
 from .record import Unsupported  # noqa: E402  -- `raise validation.Unsupported("why")`
