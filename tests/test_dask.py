@@ -17,6 +17,7 @@ distributed = pytest.importorskip("distributed")
 
 from refimpl import MixedLM                       # noqa: E402
 from refimpl.distributed import DaskMixedLM       # noqa: E402
+from dask_cluster import local_client                   # noqa: E402
 
 RTOL = 1e-10
 
@@ -24,13 +25,8 @@ RTOL = 1e-10
 @pytest.fixture(scope="module")
 def client():
     # allowed-failures=0: a worker that dies fails its task at once (test_worker_death)
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, memory_limit="1GiB")
-        c = distributed.Client(cluster)
+    with local_client(**{"distributed.scheduler.allowed-failures": 0}) as c:
         yield c
-        c.close()
-        cluster.close()
 
 
 def simulated(seed=0, G=60, m=7, shuffle=True):

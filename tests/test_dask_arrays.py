@@ -17,18 +17,15 @@ distributed = pytest.importorskip("distributed")
 from refimpl import MixedLM, VCSpec                       # noqa: E402
 from refimpl.dask_arrays import DaskArrayMixedLM          # noqa: E402
 from refimpl.distributed import DaskMixedLM               # noqa: E402
+from dask_cluster import local_client                   # noqa: E402
 
 RTOL = 1e-10
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit="1GiB")
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+    with local_client() as c:
+        yield c
 
 
 def simulated(seed=0, G=40, m=6, shuffle=True):

@@ -20,18 +20,15 @@ from refimpl.blocked_stats import BlockedStatistics, as_dense  # noqa: E402
 from refimpl.suffstats import SufficientStatistics            # noqa: E402
 
 from test_dask import assert_same_fit, pieces_frame          # noqa: E402
+from dask_cluster import local_client                   # noqa: E402
 
 CROSSED = dict(groups="one", vc_formula={"a": "0 + C(a)", "b": "0 + C(b)"})
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit="1GiB")
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+    with local_client() as c:
+        yield c
 
 
 def crossed(L1, L2, n, seed=0, extra_levels=(0, 0), slope=False):
