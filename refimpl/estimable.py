@@ -79,14 +79,16 @@ def within_residual_clearly_positive(design, stats):
     p = design.X.shape[1]
     if A is None or p == 0:
         return False
-    real = design.real_slot_mask()                                       # (G, q)
-    scale = np.maximum(np.einsum("gii->g", A), np.finfo(float).tiny)     # trace: ~ the largest eigenvalue
-    A = A + np.einsum("gi,ij->gij", ~real * scale[:, None], np.eye(A.shape[1]))
-    lam, V = np.linalg.eigh(A)
-    if not np.all(lam[:, 0] > lam[:, -1] / SCREEN_KAPPA_MAX):
-        return False
-    W = np.swapaxes(V, 1, 2) @ stats.ZtXy0                               # V_i' [B_i | c_i]
-    S = np.einsum("gkp,gk,gkr->pr", W, 1.0 / lam, W)
+    S = 0.0
+    for sl in group_chunks(design.n_groups):                             # a chunk of groups at a time
+        A_sl, real = stats.ZtZ[sl], design.real_slot_mask(sl)            # (g, q, q), (g, q)
+        scale = np.maximum(np.einsum("gii->g", A_sl), np.finfo(float).tiny)   # trace: ~ the largest eigenvalue
+        A_sl = A_sl + np.einsum("gi,ij->gij", ~real * scale[:, None], np.eye(A.shape[1]))
+        lam, V = np.linalg.eigh(A_sl)
+        if not np.all(lam[:, 0] > lam[:, -1] / SCREEN_KAPPA_MAX):
+            return False
+        W = np.swapaxes(V, 1, 2) @ stats.ZtXy0[sl]                       # V_i' [B_i | c_i]
+        S = S + np.einsum("gkp,gk,gkr->pr", W, 1.0 / lam, W)
     M = np.empty((p + 1, p + 1))
     M[:p, :p], M[:p, p], M[p, p] = stats.XtX, stats.Xty0, stats.y0ty0
     M[p, :p] = M[:p, p]
