@@ -7,6 +7,7 @@ With one chunk (G <= CHUNK_GROUPS, the default for every in-memory fit up to
 CHUNK_GROUPS is set to 7 so that dietox's 72 pigs split into 11 chunks, the last one short,
 and every quantity is held to the one-chunk evaluation at a random point,
 under ML and REML: tier IDENTITY (only the order of the additions differs).
+The pre-fit checks of estimable.py that read the statistics go by chunks too.
 Worst relative difference when this file was written: 2e-12 (Gamma under REML, through
 (X'V^{-1}X)^{-1}; an entry of S that is a difference of nearly equal sums).  Run with -s.
 """
@@ -122,3 +123,30 @@ def test_fit_with_small_chunks(monkeypatch):
     b1 = np.array([v.to_numpy() for v in one.random_effects.values()])
     b2 = np.array([v.to_numpy() for v in many.random_effects.values()])
     assert np.max(np.abs(b2 - b1)) <= 1e-8 * np.max(np.abs(b1))
+
+
+def test_pre_fit_checks_read_chunks(monkeypatch):
+    """estimable's checks on the statistics decide the same through 11 chunks as through one."""
+    from refimpl import estimable
+
+    model = _dietox_slope()
+    one = estimable.within_residual_clearly_positive(model.design, model.stats)
+    zz1, resid1 = estimable.confounding_residuals(model.design, model.stats)
+    monkeypatch.setattr(group_chunks, "CHUNK_GROUPS", SMALL_CHUNK)
+    assert estimable.within_residual_clearly_positive(model.design, model.stats) == one
+    estimable._check_confounded(model.design, model.stats)          # not confounded: no error
+    sl = slice(14, 21)
+    zz, resid = estimable.confounding_residuals(model.design, model.stats, sl)
+    assert np.array_equal(zz, zz1[sl]) and np.array_equal(resid, resid1[sl])
+
+    # group dummies in exog: the random intercept lies in span(X) in every group, every chunk
+    data = datasets.load("dietox")
+    dummies = MixedLM.from_formula("Weight ~ 0 + C(Pig)", data, groups="Pig")
+    with pytest.raises(ValueError, match="confounded with the fixed effects"):
+        estimable._check_confounded(dummies.design, dummies.stats)
+    # ... but not when the groups of one chunk (the first) are left out of the dummies
+    codes = np.unique(data["Pig"], return_inverse=True)[1]
+    X = (codes[:, None] == np.arange(SMALL_CHUNK, codes.max() + 1)[None, :]).astype(float)
+    X = np.column_stack([X, data["Time"].to_numpy()])
+    partly = MixedLM(data["Weight"].to_numpy(), X, data["Pig"].to_numpy())
+    estimable._check_confounded(partly.design, partly.stats)
