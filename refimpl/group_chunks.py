@@ -16,6 +16,13 @@ bitwise those of an unchunked evaluation. Above it the sums are added in a
 different order, which changes them only by rounding (tests/test_group_chunks.py
 holds the chunked path to the unchunked one at a small CHUNK_GROUPS).
 
+The price, above one chunk: the Point keeps the per-group factors (R_i, W_i,
+M_i, ...) of one chunk only, so a pass of the score, the Hessian or the EM
+step recomputes them for the other chunks (one more Cholesky of every C_i per
+pass). A default fit at 1e6 groups (4 chunks) takes about a fifth longer than
+it would holding every group's factors; a larger CHUNK_GROUPS trades that time
+back for memory.
+
 Every evaluator uses the two functions here, never its own loop:
 
     for sl in group_chunks(G): out[sl] = ...       # per-group outputs (BLUPs)
