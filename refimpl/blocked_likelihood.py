@@ -24,7 +24,7 @@ from .likelihood import LikelihoodError, Point, finish_point
 
 @dataclass
 class BlockedPoint(Point):
-    """A Point whose factor is blocked: R is None, the factor is ``factor``."""
+    """A Point whose factor is blocked: no per-group factors, the factor is ``factor``."""
 
     factor: BlockedFactor = None
     Wc1: np.ndarray = None    # block-1 rows of L^{-1} Lambda' Z'[X y0], (m1, p + 1)
@@ -41,6 +41,6 @@ def evaluate(stats, layout, phi):
     Wc1, Wc2 = F.forward(*F.Lambda_t(stats.B1, stats.B2))            # (eq:woodbury)
     cross = Wc1.T @ Wc1 + Wc2.T @ Wc2                                # [W w]'[W w]
     fields = finish_point(stats, cross)
-    return BlockedPoint(phi=np.asarray(phi, float), Lambda=None, R=None, logdet_V=F.logdet,
-                        W=None, w=None, n_obs=stats.n_obs, k_fe=stats.k_fe, **fields,
+    return BlockedPoint(phi=np.asarray(phi, float), Lambda=None, logdet_V=F.logdet,
+                        n_obs=stats.n_obs, k_fe=stats.k_fe, **fields,
                         factor=F, Wc1=Wc1, Wc2=Wc2)

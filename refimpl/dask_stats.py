@@ -172,7 +172,8 @@ def statistics(groups, glob, spec, b_ref):
     """
     p, q, k = widths(spec)
     key = glob.index.to_numpy()
-    groups = groups.sort_index()
+    keys = groups.index.to_numpy()
+    order = np.argsort(keys, kind="stable")        # key order, gathered below without a sorted copy of the frame
     R = glob.to_numpy()[key == R_KEY, :k]
     slot_max = glob.to_numpy()[key == MAX_KEY][0, :q - spec.k_re]
     glob = glob.to_numpy()[key == SUM_KEY][0]
@@ -182,13 +183,12 @@ def statistics(groups, glob, spec, b_ref):
     vals = groups.to_numpy()
     G = len(vals)
     sums = vals[:, :q * (q + p + 1)].reshape(G, q, q + p + 1)
-    ZtZ = np.ascontiguousarray(sums[:, :, :q])
-    ZtXy0 = np.ascontiguousarray(sums[:, :, q:])
+    ZtZ, ZtXy0 = sums[order, :, :q], sums[order, :, q:]
     beta_ols = np.linalg.lstsq(R[:, :p], R[:, p], rcond=None)[0] if p else np.zeros(0)
     d = b_ref - beta_ols
     ZtXy0[:, :, -1] += ZtXy0[:, :, :-1] @ d                                      # (eq:recentre)
     stats = SufficientStatistics(
         ZtZ=ZtZ, ZtXy0=ZtXy0, XtX=XtX, Xty0=Xty_ref + XtX @ d,
         y0ty0=float(np.sum((R[:, p] - R[:, :p] @ beta_ols) ** 2)), beta_ols=beta_ols, n_obs=n,
-        group_sizes=np.rint(vals[:, q * (q + p + 1)]).astype(np.intp))
-    return stats, groups.index.to_numpy(), R, slot_max, n_dropped
+        group_sizes=np.rint(vals[order, q * (q + p + 1)]).astype(np.intp))
+    return stats, keys[order], R, slot_max, n_dropped

@@ -111,12 +111,15 @@ class Design:
             Zr = np.hstack([Zr, self.Z_vc[flat].toarray()])
         return Zr.reshape(rows.shape + (self.layout.q,))
 
-    def real_slot_mask(self):
-        """(G, q) True where a column of the padded Z_i is real, False where it is padding."""
-        mask = np.ones((self.n_groups, self.layout.q), dtype=bool)
+    def real_slot_mask(self, groups=slice(None)):
+        """(G, q) True where a column of the padded Z_i is real, False where it is padding.
+
+        ``groups``: a slice of the groups (a chunk, group_chunks.py) to give only their rows.
+        """
+        mask = np.ones((len(range(self.n_groups)[groups]), self.layout.q), dtype=bool)
         for j in range(self.layout.k_vc):
             s = self.layout.vc_slots(j)
-            mask[:, s] = np.arange(self.layout.vc_sizes[j])[None, :] < self.vc_counts[:, j:j + 1]
+            mask[:, s] = np.arange(self.layout.vc_sizes[j])[None, :] < self.vc_counts[groups, j:j + 1]
         return mask
 
     @property

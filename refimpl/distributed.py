@@ -15,7 +15,7 @@ per-group statistics (eq:suffstats), so:
    fit, the same EM / Newton code on the same stacks.
 
 The driver holds the stacks, (G, q, q + p + 1) floats, and the fit's
-temporaries, a few more of that size; nothing of size n. Results answer
+temporaries for one chunk of groups (group_chunks.py); nothing of size n. Results answer
 everything from the stacks; ``fittedvalues`` and ``resid`` are lazy Dask
 Series computed partition by partition from beta_hat and the BLUPs.
 

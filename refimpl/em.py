@@ -17,14 +17,16 @@ Why the profiled log-likelihood never decreases: EM does not decrease the full
 (REML) likelihood, which at the old point equals the profiled one (beta_hat and
 sigma2_hat maximise it), and the profiled likelihood at theta' is at least the
 full one at (theta', sigma2'). tests/test_fit.py checks this at every step.
-Everything comes from the per-group stack: no Python loop over groups.
+Everything comes from the per-group stack: no Python loop over groups. The
+E-step's sums over groups run a chunk of groups at a time (group_chunks.py).
 """
 
 import numpy as np
 
 from . import batched
 from .blocked_em import em_step_blocked
-from .blup import blups, conditional_cov
+from .blup import chunk_blups, chunk_conditional_cov
+from .group_chunks import chunk_sums
 from .likelihood import is_blocked
 from .linalg import psd_cholesky
 from .parameters import pack_sqrt
@@ -44,37 +46,50 @@ def em_step(model, phi, reml):
     sigma2 = pt.sigma2_hat(reml)
     delta = pt.delta
 
-    # E-step  (eq:blup, eq:blup-cov)
-    b_hat, LCL = blups(stats, pt)
-    Gamma = conditional_cov(stats, pt, sigma2, reml, LCL=LCL)
-    Ebb = b_hat[:, :, None] * b_hat[:, None, :] + Gamma
+    k = layout.k_re
+    vc_slots = [layout.vc_slots(j) for j in range(layout.k_vc)]
 
-    Ztr = stats.Zty0 - batched.times_shared(stats.ZtX, delta[:, None])[:, :, 0]   # Z_i' r_i
+    def chunk(sl):
+        # E-step  (eq:blup, eq:blup-cov) for the chunk's groups, reduced to sums over them
+        st = stats.take(sl)
+        b_hat, LCL = chunk_blups(stats, pt, None, sl)
+        Gamma = chunk_conditional_cov(stats, pt, sigma2, reml, LCL, sl)
+        Ebb = b_hat[:, :, None] * b_hat[:, None, :] + Gamma
+        Ztr = st.Zty0 - batched.times_shared(st.ZtX, delta[:, None])[:, :, 0]   # Z_i' r_i
+        Ab = (st.ZtZ @ b_hat[:, :, None])[:, :, 0]                    # A_i b_i
+        sums = (np.sum(b_hat * Ztr), np.sum(b_hat * Ab),
+                np.sum(st.ZtZ * LCL),                                 # tr(Z_i Gamma_i Z_i') / sigma2, b given beta
+                Ebb[:, :k, :k].sum(axis=0))
+        real = design.real_slot_mask(sl)
+        for s in vc_slots:
+            diag = np.diagonal(Ebb[:, s, s], axis1=1, axis2=2)
+            sums += (np.sum(diag * real[:, s]), np.sum(real[:, s]))
+        if reml:
+            PsiN = LCL @ st.ZtX
+            BtPsiN = batched.sum_crossprod(st.ZtX, PsiN)              # sum_i B_i' Psi N_i
+            sums += (BtPsiN, batched.sum_crossprod(PsiN, st.ZtZ @ PsiN))
+        return sums
+
+    bZtr, bAb, trace_ZLCLZ, Ebb_re, *rest = chunk_sums(stats.n_groups, chunk)
     rtr = stats.y0ty0 - 2 * delta @ stats.Xty0 + delta @ stats.XtX @ delta
-    Ab = (stats.ZtZ @ b_hat[:, :, None])[:, :, 0]                 # A_i b_i
-    resid_ss = rtr - 2 * np.sum(b_hat * Ztr) + np.sum(b_hat * Ab)
-    trace_var = sigma2 * np.sum(stats.ZtZ * LCL)                  # tr(Z_i Gamma_i Z_i'), b given beta
+    resid_ss = rtr - 2 * bZtr + bAb
+    trace_var = sigma2 * trace_ZLCLZ                              # tr(Z_i Gamma_i Z_i'), b given beta
     if reml:
         # beta is random too: X_i beta + Z_i b_i moves with beta through (X_i - Z_i Psi N_i)
         # (eq:em-reml-trace)
-        PsiN = LCL @ stats.ZtX
-        BtPsiN = batched.sum_crossprod(stats.ZtX, PsiN)           # sum_i B_i' Psi N_i
-        XmZPN = (stats.XtX - BtPsiN - BtPsiN.T
-                 + batched.sum_crossprod(PsiN, stats.ZtZ @ PsiN))
+        BtPsiN, PsiNtAPsiN = rest[2 * layout.k_vc:]
+        XmZPN = stats.XtX - BtPsiN - BtPsiN.T + PsiNtAPsiN
         trace_var += sigma2 * np.trace(XtVinvX_inv(pt) @ XmZPN)
     Eee = resid_ss + trace_var
 
     # M-step  (eq:em-update)
     sigma2_new = Eee / stats.n_obs
-    k = layout.k_re
-    cov_re_new = Ebb[:, :k, :k].mean(axis=0)
+    cov_re_new = Ebb_re / stats.n_groups                # mean over groups
     cov_re_new = 0.5 * (cov_re_new + cov_re_new.T)      # symmetric, also after rounding
     vc_new = np.zeros(layout.k_vc)
-    real = design.real_slot_mask()
     for j in range(layout.k_vc):
-        s = layout.vc_slots(j)
-        diag = np.diagonal(Ebb[:, s, s], axis1=1, axis2=2)
-        vc_new[j] = np.sum(diag * real[:, s]) / max(np.sum(real[:, s]), 1)
+        diag_sum, n_real = rest[2 * j], rest[2 * j + 1]
+        vc_new[j] = diag_sum / max(n_real, 1)
     if not sigma2_new > 0:
         # E[e'e] > 0 in exact arithmetic; a value <= 0 means rounding has taken
         # over (a variance ~1e20 times sigma2): fit_em stops at the last point.

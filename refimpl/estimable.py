@@ -20,6 +20,7 @@ import numpy as np
 
 from .checks import (CONFOUNDED_TOL, EXACT_FIT_TOL, IDENTIFIABILITY_TOL, IdentifiabilityWarning,
                      _lstsq_residual_norm, group_batches)
+from .group_chunks import group_chunks
 from .suffstats import CHUNK_ROWS
 
 
@@ -78,14 +79,16 @@ def within_residual_clearly_positive(design, stats):
     p = design.X.shape[1]
     if A is None or p == 0:
         return False
-    real = design.real_slot_mask()                                       # (G, q)
-    scale = np.maximum(np.einsum("gii->g", A), np.finfo(float).tiny)     # trace: ~ the largest eigenvalue
-    A = A + np.einsum("gi,ij->gij", ~real * scale[:, None], np.eye(A.shape[1]))
-    lam, V = np.linalg.eigh(A)
-    if not np.all(lam[:, 0] > lam[:, -1] / SCREEN_KAPPA_MAX):
-        return False
-    W = np.swapaxes(V, 1, 2) @ stats.ZtXy0                               # V_i' [B_i | c_i]
-    S = np.einsum("gkp,gk,gkr->pr", W, 1.0 / lam, W)
+    S = 0.0
+    for sl in group_chunks(design.n_groups):                             # a chunk of groups at a time
+        A_sl, real = stats.ZtZ[sl], design.real_slot_mask(sl)            # (g, q, q), (g, q)
+        scale = np.maximum(np.einsum("gii->g", A_sl), np.finfo(float).tiny)   # trace: ~ the largest eigenvalue
+        A_sl = A_sl + np.einsum("gi,ij->gij", ~real * scale[:, None], np.eye(A.shape[1]))
+        lam, V = np.linalg.eigh(A_sl)
+        if not np.all(lam[:, 0] > lam[:, -1] / SCREEN_KAPPA_MAX):
+            return False
+        W = np.swapaxes(V, 1, 2) @ stats.ZtXy0[sl]                       # V_i' [B_i | c_i]
+        S = S + np.einsum("gkp,gk,gkr->pr", W, 1.0 / lam, W)
     M = np.empty((p + 1, p + 1))
     M[:p, :p], M[:p, p], M[p, p] = stats.XtX, stats.Xty0, stats.y0ty0
     M[p, :p] = M[:p, p]
@@ -197,8 +200,10 @@ def _ZtZ_batches(design, budget=1 << 26):
     return out
 
 
-def confounding_residuals(design, stats):
+def confounding_residuals(design, stats, groups=slice(None)):
     """(zz, resid), each (G, q): |z_cg|^2 and |z_cg - P_X z_cg|^2 for every column c of every Z_i.
+
+    ``groups``: a slice of the groups (a chunk, group_chunks.py) to give only their rows.
 
     z_cg is column c of Z restricted to the rows of group g (zero elsewhere)
     and P_X the projection on span(X). With X'X = R_X'R_X (design.R) and
@@ -218,9 +223,9 @@ def confounding_residuals(design, stats):
     R_X = design.R[:p, :p]
     norms = np.linalg.norm(R_X, axis=0)                       # |X_j|
     if stats is not None:                                     # per-group or blocked statistics
-        zz, ZtX = stats.ZtZ_diagonal, stats.ZtX               # A_g[c, c], (G, q); B_g
+        zz, ZtX = stats.ZtZ_diagonal[groups], stats.ZtX[groups]   # A_g[c, c], (G, q); B_g
     else:
-        zz, ZtX = column_statistics(design)
+        zz, ZtX = (a[groups] for a in column_statistics(design))
     G, q = zz.shape
     b = (ZtX / norms).reshape(G * q, p).T                     # X'z_cg with unit columns, (p, G q)
     u = np.linalg.solve((R_X / norms).T, b)                   # R_X^{-T} b
@@ -259,18 +264,24 @@ def _check_confounded(design, stats):
     Example: one group and a random intercept next to a fixed intercept (the
     random intercept *is* the fixed one), or group dummies in exog. Its
     variance cannot be estimated (REML is flat in it; ML puts it at 0).
+    Read a chunk of groups at a time (group_chunks.py).
     """
     if design.X.shape[1] == 0:
         return
-    zz_all, resid_all = confounding_residuals(design, stats)
-    G = design.n_groups
-    for name, cols, _ in _terms(design):
-        zz, resid = zz_all[:, cols], resid_all[:, cols]
-        real = zz > 0                                         # padding slots are zero columns
-        if not real.any():
+    G, terms = design.n_groups, _terms(design)
+    any_real, confounded = np.zeros(len(terms), bool), np.ones(len(terms), bool)
+    for sl in (group_chunks(G) if stats is not None else [slice(None)]):
+        zz_all, resid_all = confounding_residuals(design, stats, sl)
+        for t, (_, cols, _) in enumerate(terms):
+            zz, resid = zz_all[:, cols], resid_all[:, cols]
+            real = zz > 0                                     # padding slots are zero columns
+            any_real[t] |= real.any()
+            confounded[t] &= np.all(resid[real] <= CONFOUNDED_TOL * zz[real])
+    for (name, _, _), real, conf in zip(terms, any_real, confounded):
+        if not real:
             raise ValueError(f"the random effects of {name} have only zero columns in every "
                              "group; drop that term")
-        if np.all(resid[real] <= CONFOUNDED_TOL * zz[real]):
+        if conf:
             raise ValueError(
                 f"the random effects of {name} are confounded with the fixed effects: in every one "
                 f"of the {G} groups their columns lie in the span of exog (e.g. a random intercept "

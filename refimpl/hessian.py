@@ -22,14 +22,18 @@ log-likelihood l(beta, theta) = -1/2 log|V| - m/2 log Q [- 1/2 log|W|] in
 The Hessian of the profiled log-likelihood (beta and sigma2 profiled) is the
 Schur complement  H_tt - H_tb H_bb^{-1} H_bt  at beta_hat          (eq:hess-profile)
 and in the sqrt parameterization J' H J + sum_k g_k d2theta_k/dphi2  (eq:hess-sqrt).
+
+Every P(A, B) and every other sum over i is taken a chunk of groups at a time
+(group_chunks.py), so M_i, N_i, u_i and their products exist for one chunk only.
 """
 
 import numpy as np
 
 from . import batched
+from .group_chunks import chunk_sums
 from .likelihood import is_blocked, quad_form
 from .parameters import hessian_sqrt_to_profile, jacobian_sqrt_to_profile
-from .score import XtVinvX_inv, group_solves, profiled_score, u_at
+from .score import XtVinvX_inv, chunk_solves, profiled_score, u_at
 
 
 PAIR_TRACE_MAX_Y = 8 * 10 ** 6   # entries of the q^4 sum in pair_traces (64 MB)
@@ -70,28 +74,34 @@ def hessian_beta_theta(stats, layout, point, beta, reml):
         from . import blocked_derivatives
         return blocked_derivatives.hessian_beta_theta(stats, point, beta, reml)
     E = layout.dPsi_dtheta()
-    s = group_solves(stats, point)
-    u = u_at(stats, point, beta)
     m = point.n_eff(reml)
     Q = quad_form(point, beta)
     W = point.XtVinvX
     a = W @ (point.beta_hat - np.asarray(beta, float))                  # X'V^{-1}r
+    Winv = XtVinvX_inv(point) if reml else None
 
-    # sums over groups first (one product each), then the small contractions with E_k
-    uEu = np.einsum("kab,ab->k", E, u.T @ u)                       # sum_i u_i'E_k u_i = -dQ/dtheta_k
-    Nu = np.tensordot(s.N, u, axes=([0], [0]))                     # sum_i N_i[a, p] u_i[b], (q, p, q)
+    def chunk(sl):
+        # sums over the chunk's groups first (one product each), contracted with E_k later
+        s, u = chunk_solves(stats, point, sl), u_at(stats, point, beta, sl)
+        U = u[:, :, None] * u[:, None, :]                              # u_i u_i', (g, q, q)
+        sums = (u.T @ u,                                               # sum_i u_i u_i'
+                np.tensordot(s.N, u, axes=([0], [0])),                 # sum_i N_i[a, p] u_i[b], (q, p, q)
+                pair_traces(E, s.M, s.M), pair_traces(E, s.M, U))
+        if reml:
+            Nt = batched.times_shared(s.N, Winv) @ np.swapaxes(s.N, 1, 2)   # N W^{-1} N', (g, q, q)
+            sums += (np.tensordot(s.N, s.N, axes=([0], [0])),          # sum_i N_i[a, p] N_i[b, r]
+                     pair_traces(E, s.M, Nt))
+        return sums
+
+    uu, Nu, P_MM, P_MU, *reml_sums = chunk_sums(stats.n_groups, chunk)
+    uEu = np.einsum("kab,ab->k", E, uu)                            # sum_i u_i'E_k u_i = -dQ/dtheta_k
     NEu = np.einsum("kab,apb->kp", E, Nu)                          # 1/2 d2Q/dbeta dtheta
-    U = u[:, :, None] * u[:, None, :]                              # u_i u_i', (G, q, q)
 
     # theta-theta block
-    H_tt = 0.5 * pair_traces(E, s.M, s.M) \
-        - 0.5 * m * (2.0 * pair_traces(E, s.M, U) / Q - np.outer(uEu, uEu) / Q ** 2)
+    H_tt = 0.5 * P_MM - 0.5 * m * (2.0 * P_MU / Q - np.outer(uEu, uEu) / Q ** 2)
     if reml:
-        Winv = XtVinvX_inv(point)
-        NN = np.tensordot(s.N, s.N, axes=([0], [0]))                   # sum_i N_i[a, p] N_i[b, r]
+        NN, P_MN = reml_sums
         W_k = -np.einsum("kab,apbr->kpr", E, NN)
-        Nt = batched.times_shared(s.N, Winv) @ np.swapaxes(s.N, 1, 2)   # N W^{-1} N', (G, q, q)
-        P_MN = pair_traces(E, s.M, Nt)
         tr_Winv_Wkl = P_MN + P_MN.T
         WiWk = Winv @ W_k                                               # (k, p, p)
         tr_WkWl = np.einsum("kpr,lrp->kl", WiWk, WiWk, optimize=True)

@@ -20,6 +20,11 @@ Step 6. the profiled log-likelihood                    (eq:profiled-ml, eq:profi
 
 No Psi^{-1} appears anywhere: C_i is positive definite even when Psi is
 singular, so a boundary point evaluates cleanly.
+
+Steps 2-3 are per group and Step 4 sums over groups, so they run a chunk of
+groups at a time (group_chunks.py): the Point keeps the sums, and the
+per-group R_i, W_i, w_i of one chunk (:class:`GroupFactors`), recomputed from
+the statistics for any other chunk the score, Hessian or BLUPs ask for.
 """
 
 from dataclasses import dataclass, field
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import batched
+from .group_chunks import chunk_sums, group_chunks
 from .parameters import profile_to_sqrt
 
 
@@ -35,15 +41,47 @@ class LikelihoodError(ValueError):
 
 
 @dataclass
+class GroupFactors:
+    """Steps 2-3 for a chunk of groups: R_i, [W_i | w_i] and sum log|C_i|."""
+
+    R: np.ndarray             # Cholesky factors of C_i, (g, q, q)
+    Wc: np.ndarray            # [W_i | w_i] = R_i^{-1} Lambda' [B_i | c_i], (g, q, p+1)
+    logdet_V: float           # sum over the chunk of log|V_i| = log|C_i|
+    solves: object = None     # score.GroupSolves of the same chunk, once asked for
+
+    @property
+    def W(self):
+        return self.Wc[:, :, :-1]
+
+    @property
+    def w(self):
+        return self.Wc[:, :, -1]
+
+
+def group_factors(stats, Lambda):
+    """Steps 2 and 3 for the groups of ``stats`` (all of them, or a chunk: stats.take(sl))."""
+    q = stats.q
+    # (eq:lambda, eq:C, eq:det-lemma); batched.py does one operation over all groups at once.
+    C = np.eye(q) + Lambda.T @ batched.times_shared(stats.ZtZ, Lambda)
+    R = batched.cholesky(C)                                      # C_i = R_i R_i'
+    logdet_V = 2.0 * np.sum(np.log(np.diagonal(R, axis1=1, axis2=2)))
+    # (eq:woodbury)
+    Wc = batched.solve_lower(R, Lambda.T @ stats.ZtXy0)          # R_i^{-1} Lambda' [B_i | c_i]
+    return GroupFactors(R=R, Wc=Wc, logdet_V=logdet_V)
+
+
+@dataclass
 class Point:
-    """Everything computed at one value of phi (see the module docstring)."""
+    """Everything computed at one value of phi (see the module docstring).
+
+    The sums over groups are fields; the per-group factors are had chunk by
+    chunk from :meth:`factors` (the last chunk asked for is kept, so with one
+    chunk nothing is computed twice at a point).
+    """
 
     phi: np.ndarray
     Lambda: np.ndarray        # (q, q)
-    R: np.ndarray             # Cholesky factors of C_i, (G, q, q)
     logdet_V: float           # sum_i log|V_i|
-    W: np.ndarray             # R_i^{-1} Lambda' B_i, (G, q, p); tilde B_i in the book
-    w: np.ndarray             # R_i^{-1} Lambda' c_i, (G, q)
     S: np.ndarray             # [X y0]' V^{-1} [X y0], (p+1, p+1)
     T: np.ndarray             # lower Cholesky factor of S
     delta: np.ndarray         # beta_hat - b_ols
@@ -52,7 +90,37 @@ class Point:
     logdet_XtVinvX: float     # log|X' V^{-1} X|
     n_obs: int
     k_fe: int
-    cache: dict = field(default_factory=dict)   # derived stacks (score.group_solves)
+    stats: object = None      # the statistics evaluated (read again for the per-group factors)
+    cache: dict = field(default_factory=dict)   # the kept chunk's factors; score and Hessian
+
+    def factors(self, groups):
+        """:class:`GroupFactors` of the groups in the slice ``groups`` (one of group_chunks)."""
+        key = (groups.start, groups.stop)
+        kept = self.cache.get("chunk")
+        if kept is None or kept[0] != key:
+            kept = (key, group_factors(self.stats.take(groups), self.Lambda))
+            self.cache["chunk"] = kept
+        return kept[1]
+
+    def _every_group(self, name):
+        """A per-group factor for every group at once, (G, ...): for the book and tests, O(G) memory."""
+        parts = [getattr(self.factors(sl), name) for sl in group_chunks(self.stats.n_groups)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    @property
+    def R(self):
+        """R_i for every group, (G, q, q)  (eq:C)."""
+        return self._every_group("R")
+
+    @property
+    def W(self):
+        """W_i = R_i^{-1} Lambda' B_i for every group, (G, q, p); tilde B_i in the book."""
+        return self._every_group("W")
+
+    @property
+    def w(self):
+        """w_i = R_i^{-1} Lambda' c_i for every group, (G, q)."""
+        return self._every_group("w")
 
     @property
     def XtVinvX(self):
@@ -82,22 +150,18 @@ def evaluate(stats, layout, phi):
     if is_blocked(stats):
         from . import blocked_likelihood
         return blocked_likelihood.evaluate(stats, layout, phi)
-    p, q = stats.k_fe, stats.q
-
-    # Step 1 and 2  (eq:lambda, eq:C, eq:det-lemma); batched.py does one
-    # operation over all groups at once.
+    # Step 1  (eq:lambda); Steps 2 and 3 chunk by chunk, summed into Step 4's cross products
     Lambda = layout.Lambda(phi)
-    C = np.eye(q) + Lambda.T @ batched.times_shared(stats.ZtZ, Lambda)
-    R = batched.cholesky(C)                                      # C_i = R_i R_i'
-    logdet_V = 2.0 * np.sum(np.log(np.diagonal(R, axis1=1, axis2=2)))
+    cache = {}
 
-    # Step 3  (eq:woodbury)
-    LtBc = Lambda.T @ stats.ZtXy0                                # Lambda' [B_i | c_i]
-    Wc = batched.solve_lower(R, LtBc)                            # (G, q, p+1)
+    def chunk(sl):
+        f = group_factors(stats.take(sl), Lambda)
+        cache["chunk"] = ((sl.start, sl.stop), f)                  # the Point keeps the last chunk's
+        return f.logdet_V, batched.sum_crossprod(f.Wc, f.Wc)       # sum_i [W_i w_i]'[W_i w_i]
 
-    return Point(phi=phi, Lambda=Lambda, R=R, logdet_V=logdet_V,
-                 W=Wc[:, :, :p], w=Wc[:, :, p], n_obs=stats.n_obs, k_fe=p,
-                 **finish_point(stats, batched.sum_crossprod(Wc, Wc)))   # sum_i [W_i w_i]'[W_i w_i]
+    logdet_V, cross = chunk_sums(stats.n_groups, chunk)
+    return Point(phi=phi, Lambda=Lambda, logdet_V=logdet_V, n_obs=stats.n_obs, k_fe=stats.k_fe,
+                 stats=stats, cache=cache, **finish_point(stats, cross))
 
 
 def is_blocked(stats):

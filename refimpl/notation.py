@@ -40,7 +40,7 @@ NOTATION = [
     dict(symbol=r"V_i,\ \Sigma", code="dense.py only", statsmodels="", meaning="V_i = I + Z_i Psi Z_i', so cov(y_i) = sigma2 V_i = Sigma_i"),
     dict(symbol=r"E_k", code="layout.dPsi_dtheta()", statsmodels="_gen_dV_dPar", meaning="d Psi / d theta_k"),
     # ---- sufficient statistics and the likelihood ----------------------------
-    dict(symbol=r"A_i,\ B_i,\ c_i", code="ZtZ, ZtX, Zty0", statsmodels="", meaning="per-group sufficient statistics Z_i'Z_i, Z_i'X_i, Z_i'y0_i; with a tilde, R_i^{-1} Lambda' times them (score.group_solves' K; Point.W, Point.w)"),
+    dict(symbol=r"A_i,\ B_i,\ c_i", code="ZtZ, ZtX, Zty0", statsmodels="", meaning="per-group sufficient statistics Z_i'Z_i, Z_i'X_i, Z_i'y0_i; with a tilde, R_i^{-1} Lambda' times them (score.chunk_solves' K; Point.W, Point.w)"),
     dict(symbol=r"b_{ols}", code="beta_ols", statsmodels="", meaning="the OLS fit of y on X, used to centre the statistics"),
     dict(symbol=r"\delta", code="Point.delta", statsmodels="", meaning="beta_hat - b_ols, the GLS estimate on the centred data"),
     dict(symbol=r"C_i,\ R_i", code="Point.R", statsmodels="", meaning="C_i = I + Lambda' A_i Lambda and its lower Cholesky factor"),

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from . import hessian
-from .blup import blups, conditional_cov
+from .blup import conditional_cov, conditional_means
 # The boundary rule (lme4's isSingular) is the verdict's: convergence.zero_pivots.
 from .convergence import zero_pivots
 from .inference import ContrastResults, Inference, WaldTest  # noqa: F401  (WaldTest: old import path)
@@ -266,7 +266,7 @@ class MixedLMResults(Inference, Prediction, Profile):
 
     @functools.cached_property
     def _b_hat(self):
-        return blups(self.model.stats, self.point)[0]                 # (eq:blup), (G, q)
+        return conditional_means(self.model.stats, self.point)       # (eq:blup), (G, q)
 
     @functools.cached_property
     def random_effects(self):

@@ -19,6 +19,10 @@ The score of the profiled log-likelihood (m = n for ML, n - p for REML):
                                                                   (eq:score-psi, eq:score-profile)
 where u_i is taken at beta_hat (envelope theorem: beta_hat maximises, so its
 own derivative drops out).
+
+Every sum over i runs a chunk of groups at a time (group_chunks.py): M_i, N_i
+and u_i exist for one chunk at once, computed from that chunk's factors
+(likelihood.Point.factors) and kept with them.
 """
 
 from dataclasses import dataclass
@@ -26,39 +30,48 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import batched
+from .group_chunks import chunk_sums, group_chunks
 from .likelihood import is_blocked, quad_form
 from .parameters import jacobian_sqrt_to_profile, sqrt_to_profile
 
 
 @dataclass
 class GroupSolves:
-    """M_i, N_i and Z_i'V_i^{-1}y0_i for every group (see the module docstring)."""
+    """M_i, N_i and Z_i'V_i^{-1}y0_i for a chunk of groups (see the module docstring)."""
 
-    M: np.ndarray      # (G, q, q)
-    N: np.ndarray      # (G, q, p)
-    h: np.ndarray      # (G, q)   Z_i'V_i^{-1} y0_i
+    M: np.ndarray      # (g, q, q)
+    N: np.ndarray      # (g, q, p)
+    h: np.ndarray      # (g, q)   Z_i'V_i^{-1} y0_i
+
+
+def chunk_solves(stats, point, groups):
+    """M_i, N_i, h_i of the groups in the slice ``groups``, kept with that chunk's factors."""
+    f = point.factors(groups)
+    if f.solves is None:
+        st = stats.take(groups)
+        LtA = np.swapaxes(batched.times_shared(st.ZtZ, point.Lambda), 1, 2)   # Lambda' A_i
+        K = batched.solve_lower(f.R, LtA)                                      # (g, q, q)
+        q, p = K.shape[1], point.k_fe
+        KtKWw = np.swapaxes(K, 1, 2) @ np.concatenate([K, f.Wc], axis=2)      # K_i' [K_i | W_i | w_i]
+        f.solves = GroupSolves(
+            M=st.ZtZ - KtKWw[:, :, :q],
+            N=st.ZtX - KtKWw[:, :, q:q + p],
+            h=st.Zty0 - KtKWw[:, :, q + p],
+        )
+    return f.solves
 
 
 def group_solves(stats, point):
-    """M_i, N_i, h_i at a Point, computed once and kept on the Point."""
-    if "solves" not in point.cache:
-        LtA = np.swapaxes(batched.times_shared(stats.ZtZ, point.Lambda), 1, 2)   # Lambda' A_i
-        K = batched.solve_lower(point.R, LtA)                                   # (G, q, q)
-        p = point.k_fe
-        # K_i' [K_i | W_i | w_i] in one batched product; Wc = [W | w] as the Point holds it
-        KtKWw = np.swapaxes(K, 1, 2) @ np.concatenate([K, point.W, point.w[:, :, None]], axis=2)
-        q = K.shape[1]
-        point.cache["solves"] = GroupSolves(
-            M=stats.ZtZ - KtKWw[:, :, :q],
-            N=stats.ZtX - KtKWw[:, :, q:q + p],
-            h=stats.Zty0 - KtKWw[:, :, q + p],
-        )
-    return point.cache["solves"]
+    """M_i, N_i, h_i for every group at once, (G, ...): for the book and satterthwaite, O(G) memory."""
+    parts = [chunk_solves(stats, point, sl) for sl in group_chunks(stats.n_groups)]
+    if len(parts) == 1:
+        return parts[0]
+    return GroupSolves(*(np.concatenate([getattr(s, name) for s in parts]) for name in ("M", "N", "h")))
 
 
-def u_at(stats, point, beta):
-    """u_i = Z_i'V_i^{-1}(y_i - X_i beta), (G, q)."""
-    s = group_solves(stats, point)
+def u_at(stats, point, beta, groups):
+    """u_i = Z_i'V_i^{-1}(y_i - X_i beta) for the groups in the slice ``groups``, (g, q)."""
+    s = chunk_solves(stats, point, groups)
     d = np.asarray(beta, float) - stats.beta_ols
     return s.h - batched.times_shared(s.N, d[:, None])[:, :, 0]
 
@@ -76,17 +89,25 @@ def score_matrix(stats, point, beta, reml, Q=None, scale=None):
     With scale=None, sigma2 is profiled: the factor on u u' is m/(2 Q). With a
     given sigma2 (the full likelihood) it is 1/(2 sigma2).
     """
-    s = group_solves(stats, point)
-    u = u_at(stats, point, beta)
     m = point.n_eff(reml)
     if scale is None:
         weight = m / (2.0 * Q)
     else:
         weight = 1.0 / (2.0 * scale)
-    G = -0.5 * s.M.sum(axis=0) + weight * (u.T @ u)                     # u'u = sum_i u_i u_i'
+    Winv = XtVinvX_inv(point) if reml else None
+
+    def chunk(sl):
+        s, u = chunk_solves(stats, point, sl), u_at(stats, point, beta, sl)
+        sums = (s.M.sum(axis=0), u.T @ u)                                # u'u = sum_i u_i u_i'
+        if reml:
+            NWi = batched.times_shared(s.N, Winv)                       # N_i W^{-1}, (g, q, p)
+            sums += (np.tensordot(NWi, s.N, axes=([0, 2], [0, 2])),)    # sum_i N_i W^{-1} N_i'
+        return sums
+
+    sums = chunk_sums(stats.n_groups, chunk)
+    G = -0.5 * sums[0] + weight * sums[1]
     if reml:
-        NWi = batched.times_shared(s.N, XtVinvX_inv(point))             # N_i W^{-1}, (G, q, p)
-        G = G + 0.5 * np.tensordot(NWi, s.N, axes=([0, 2], [0, 2]))     # sum_i N_i W^{-1} N_i'
+        G = G + 0.5 * sums[2]
     return G
 
 

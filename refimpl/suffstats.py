@@ -27,7 +27,7 @@ and it removes the cancellation that y'y - (...) suffers when y has a large
 mean (y shifted by 1e8 would otherwise lose every digit of the quadratic form).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,6 +71,11 @@ class SufficientStatistics:
     @property
     def q(self):
         return self.ZtZ.shape[1]
+
+    def take(self, groups):
+        """The statistics of the groups in a slice (views, no copy); totals unchanged (group_chunks.py)."""
+        return replace(self, ZtZ=self.ZtZ[groups], ZtXy0=self.ZtXy0[groups],
+                       group_sizes=self.group_sizes[groups])
 
 
 CHUNK_ROWS = 1 << 14   # rows per chunk of the one-pass construction (~1.3 MB of products for q = p = 2)
