@@ -2,8 +2,8 @@
 
 Every per-group quantity of the fit is a sum over groups, so the likelihood,
 score, Hessian, EM step and BLUPs walk the stacks a chunk of groups at a time.
-With one chunk (G <= CHUNK_GROUPS, the default for every in-memory fit up to
-262,144 groups) the code is the whole-stack expression itself; here
+With one chunk (G <= CHUNK_GROUPS, every fit up to
+1,048,576 groups) the code is the whole-stack expression itself; here
 CHUNK_GROUPS is set to 7 so that dietox's 72 pigs split into 11 chunks, the last one short,
 and every quantity is held to the one-chunk evaluation at a random point,
 under ML and REML: tier IDENTITY (only the order of the additions differs).
