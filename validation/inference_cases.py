@@ -138,6 +138,14 @@ INFERENCE_CASES: dict[str, InferenceCase] = {c.key: c for c in [
                   lme4_profile_names=(("sd_plate", _sd("plate")), ("sd_sample", _sd("sample")),
                                       ("sigma", "sigma"), ("Intercept", "(Intercept)")),
                   description="plates crossed with samples"),
+    InferenceCase("sim_slopes3/reml", profile=True, ddf=False, registry="sim_slopes3/reml",
+                  lme4_profile_names=(("sd_g", _sd("g")), ("cor_g.x1", "cor_x1.(Intercept)|g"),
+                                      ("cor_g.x2", "cor_x2.(Intercept)|g"), ("sd_x1", "sd_x1|g"),
+                                      ("cor_x1.x2", "cor_x2.x1|g"), ("sd_x2", "sd_x2|g"),
+                                      ("sigma", "sigma"), ("Intercept", "(Intercept)"),
+                                      ("x1", "x1"), ("x2", "x2")),
+                  description="3 x 3 correlated random effects: three correlations, each "
+                              "profiled with the others free (refimpl/profile_correlation.py)"),
     InferenceCase("ergostool_like/reml", profile=False, ddf=True, registry=None,
                   description="9 subjects x 4 stool types, random intercept (balanced "
                               "within-subject factor: Type df = 24, a 3-df F test)"),
