@@ -250,6 +250,17 @@ def test_run_fails_when_the_inference_gate_fails(monkeypatch):
     out = run(select(["dyestuff/reml"]), ["refimpl_default"], jobs=0, audit=False)
     assert out.exit_code == 1 and out.gate_summary.startswith("FAIL: inference")
     assert "profile:Intercept:upper" in out.inference["failures"][0]
+    # the JUnit XML carries it too: CI systems see the failing inference row
+    import xml.etree.ElementTree as ET
+
+    from validation.junit import render
+
+    root = ET.fromstring(render(out))
+    inf = [s for s in root.iter("testsuite") if s.get("name") == "inference"]
+    assert len(inf) == 1 and inf[0].get("failures") == "1"
+    tc = inf[0].find("testcase")
+    assert tc.get("name") == "dyestuff/reml inference"
+    assert "profile:Intercept:upper" in tc.find("failure").get("message")
 
 
 def test_no_inference_and_no_case():

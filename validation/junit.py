@@ -15,6 +15,12 @@ kind, named ``<case> <kind>`` with classname ``<engine>``:
 
 Checks that are shown but not graded (second opinions, informative
 parameters) are not test cases.
+
+The Inference section (inference_grading.py), when it ran, adds a
+``<testsuite name="inference">`` with one ``<testcase>`` per gated row,
+named ``<case> inference`` with classname the engine (refimpl_default): a
+``<failure>`` when a quantity is below INFERENCE_LRE_MIN digits, missing, or
+the row failed to compute (the same text as the report's failure line).
 """
 
 from __future__ import annotations
@@ -69,7 +75,32 @@ def render(out: RunOutcome) -> str:
         for k, x in n.items():
             suite.set(k, str(x))
             totals[k] += x
+    n = _inference_suite(root, getattr(out, "inference", None) or {})
+    for k, x in n.items():
+        totals[k] += x
     for k, x in totals.items():
         root.set(k, str(x))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _inference_suite(root, info: dict) -> dict[str, int]:
+    """The gated rows of the Inference section as one testsuite (none if it did not run)."""
+    from .inference_grading import _failure_text
+
+    n = {"tests": 0, "failures": 0, "skipped": 0}
+    rows = [r for r in info.get("rows", []) if r.get("gated")]
+    if not info.get("available") or not rows:
+        return n
+    suite = ET.SubElement(root, "testsuite", name="inference")
+    for row in rows:
+        tc = ET.SubElement(suite, "testcase", classname=row["engine"],
+                           name=f"{row['case']} inference", time=f"{row.get('seconds') or 0:.3f}")
+        n["tests"] += 1
+        if not row.get("passed"):
+            text = _failure_text(row)
+            ET.SubElement(tc, "failure", message=text[:500], type="inference").text = text
+            n["failures"] += 1
+    for k, x in n.items():
+        suite.set(k, str(x))
+    return n
