@@ -125,3 +125,11 @@ def test_grades_a_plugin_from_outside_the_repository(installed):
         assert (work / "rep" / f).stat().st_size > 0, f
     suites = ET.parse(work / "rep" / "junit.xml").getroot()
     assert suites.get("failures") == "0" and int(suites.get("tests")) > 10
+    # the Inference section's references travel in the wheel (package data), so it is graded
+    import json
+
+    inference = json.loads((work / "rep" / "validation.json").read_text())["inference"]
+    assert inference["available"], inference.get("note")
+    rows = [r for r in inference["rows"] if r["case"] == "sleepstudy_corr/reml" and r["gated"]]
+    assert rows and rows[0]["status"] == "ok" and rows[0]["passed"], rows
+    assert "inference" in {s.get("name") for s in suites.iter("testsuite")}
