@@ -56,10 +56,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import dask_stats
 from . import groups as grouping
 from .dask_design import learn
-from .distributed import DaskMixedLM, DaskMixedLMResults, _design, _rows_of
+from .distributed import DaskMixedLM, DaskMixedLMResults, _design, _rows_of, one_pass
 
 #: The four inputs that may be dask arrays, in the order their row chunks are taken from.
 INPUTS = ("endog", "exog", "groups", "exog_re")
@@ -149,8 +148,10 @@ def _rows_of_block(y, X, g, Z=None, *, spec, table, what, labels):
 # ---------------------------------------------------------------------------
 
 def _build(endog, exog, groups, exog_re, exog_vc, missing):
-    """The statistics pass: {design, stats, data, spec, keys, arrays, labels, timings}."""
-    import dask
+    """The statistics pass (distributed.one_pass).
+
+    Returns {design, stats, data, spec, keys, arrays, labels, timings}.
+    """
     clock = [time.perf_counter()]
     if exog_vc is not None:
         raise ValueError(
@@ -165,13 +166,9 @@ def _build(endog, exog, groups, exog_re, exog_vc, missing):
     labels = None if _integer_labels(arrays["groups"]) else _distinct_labels(arrays["groups"])
     data, formula, re_formula = _frame(arrays, labels)
     spec, infos = learn(formula, data, "groups", re_formula=re_formula, missing=missing)
-    b_ref = dask_stats.reference_beta(data, spec)
     x_cols = spec.names["exog"]
     ones = (data[x_cols] == 1).all() if x_cols else None        # in the same pass: shared partitions
-    clock.append(time.perf_counter())
-    groups_frame, glob, ones = dask.compute(*dask_stats.reduction(data, spec, b_ref), ones)
-    clock.append(time.perf_counter())
-    stats, keys, R, slot_max, n_dropped = dask_stats.statistics(groups_frame, glob, spec, b_ref)
+    (stats, keys, R, slot_max, n_dropped), (ones,) = one_pass(data, spec, clock, extra=(ones,))
     if stats.n_obs == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
     if n_dropped:

@@ -97,18 +97,10 @@ class StatsDesign(Design):
 def from_formula(cls, formula, data, re_formula=None, vc_formula=None, missing="none", groups=None,
                  use_sqrt=True, split_every=8):
     """A :class:`DaskMixedLM` from a Dask DataFrame (one pass over the data; see the module docstring)."""
-    import dask
     clock = [time.perf_counter()]
     spec, infos = learn(formula, data, groups, re_formula=re_formula, vc_formula=vc_formula,
                         missing=missing)
-    b_ref = dask_stats.reference_beta(data, spec)
-    clock.append(time.perf_counter())
-    # crossed / large-q designs: sparse pairs and the blocked statistics (dask_blocked.py)
-    route = dask_blocked if dask_blocked.sparse_route(spec) else dask_stats
-    groups_frame, glob = dask.compute(*route.reduction(data, spec, b_ref, split_every=split_every))
-    clock.append(time.perf_counter())
-    stats, keys, R, slot_max, n_dropped = route.statistics(groups_frame, glob, spec, b_ref)
-    del groups_frame
+    (stats, keys, R, slot_max, n_dropped), _ = one_pass(data, spec, clock, split_every=split_every)
     if stats.n_obs == 0:
         raise ValueError("the data set is empty (no rows are left)" if n_dropped else
                          "the data set is empty (data has no rows)")
@@ -131,6 +123,31 @@ def from_formula(cls, formula, data, re_formula=None, vc_formula=None, missing="
     # seconds: design + reference fit (one partition), the pass (reduction), statistics + checks
     model.dask_timings = dict(zip(("reference", "reduction", "driver"), np.diff(clock)))
     return model
+
+
+def one_pass(data, spec, clock, extra=(), split_every=8):
+    """The single read of the data: ((stats, keys, R, slot_max, n_dropped), extra values).
+
+    Step 2 of the module docstring, shared by both constructors (this module's
+    from_formula and dask_arrays.DaskArrayMixedLM): the reference beta from one
+    partition, then one ``dask.compute`` of the reduction -- the per-group route
+    (dask_stats.py) or, for crossed / large-q designs, the sparse pairs of the
+    blocked statistics (dask_blocked.py) -- together with any ``extra`` Dask
+    collections the caller needs from the same read; the statistics are then
+    assembled on the driver. Appends to ``clock`` the time after the reference
+    fit and after the reduction.
+    """
+    import dask
+
+    b_ref = dask_stats.reference_beta(data, spec)
+    clock.append(time.perf_counter())
+    route = dask_blocked if dask_blocked.sparse_route(spec) else dask_stats
+    groups_frame, glob, *extra_values = dask.compute(
+        *route.reduction(data, spec, b_ref, split_every=split_every), *extra)
+    clock.append(time.perf_counter())
+    out = route.statistics(groups_frame, glob, spec, b_ref)
+    del groups_frame
+    return out, extra_values
 
 
 def _order(labels):
