@@ -23,11 +23,12 @@ test: setup
 	exit $$rc
 
 # The long robustness run: 20,000 generated hostile inputs (designs, arguments,
-# formulas, plug-in answers) through every entry point and optimizer
+# formulas, plug-in answers) through every entry point and optimizer, and 2,000
+# designs through Dask against the in-memory answer
 # (tests/test_properties*.py; `make test` runs a bounded number).
-# About 7 minutes on one core; counts per outcome in reports/robustness_counts.json.
+# About half an hour on 2 cores; counts per outcome in reports/robustness_counts.json.
 test-long: setup
-	ROBUST_EXAMPLES=$${ROBUST_EXAMPLES:-20000} $(PYTHON) -m pytest -q tests/test_properties*.py $(PYTEST_ARGS)
+	ROBUST_EXAMPLES=$${ROBUST_EXAMPLES:-20000} ROBUST_DASK_EXAMPLES=$${ROBUST_DASK_EXAMPLES:-2000} $(PYTHON) -m pytest -q tests/test_properties*.py $(PYTEST_ARGS)
 
 book: setup
 	$(PYTHON) -m book.build

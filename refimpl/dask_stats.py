@@ -28,16 +28,24 @@ A task that fails (an exception, a worker that dies more often than Dask's
 reduction either has every partition's frame or raises.
 
 Centring (eq:ols-centering). The in-memory statistics are those of
-y0 = y - X b_ols, which needs b_ols before the pass. Here each partition is
-centred at its own least-squares fit b_k (suffstats.compute_sufficient_statistics),
-moved exactly to a common reference b_ref, known before the pass (the OLS
-fit of the first non-empty partition, read once on the driver),
+y0 = y - X b_ols, which needs b_ols before the pass. Here a common reference
+b_ref is known before the pass (the OLS fit of the first partitions' rows,
+read on the driver until there are REFERENCE_ROWS_PER_COLUMN rows per column
+of X); each partition subtracts X b_ref from y, centres that at its own
+least-squares fit d_k (suffstats.compute_sufficient_statistics; b_k = b_ref + d_k),
+and moves back exactly to b_ref,
 
     c_i(b_ref) = c_i(b_k) + B_i (b_k - b_ref),                         (eq:recentre)
 
 summed, and moved once more to b_ols on the driver. The moves are by
 differences of estimates of the same beta, so they are small and lose no
-digits, whatever the mean of y.
+digits, whatever the mean of y. Two things keep them small: b_ref is fitted
+on enough rows to be a fair estimate, and a partition's own fit is of
+y - X b_ref, so a partition with fewer rows than columns (whose exact fit b_k
+of y itself could be anywhere) moves by a small d_k. What is left is the
+rounding of y itself, as in memory: every sum with y0 is known to about
+2 eps |y| |y0|, however it is summed (tests/test_properties_dask.py holds the
+Dask and in-memory llf together to that bound).
 """
 
 import numpy as np
@@ -79,9 +87,13 @@ def chunk(pdf, spec, b_ref):
     rows, index = [], []
     if len(keys):
         uniq, local = np.unique(keys, return_inverse=True)
-        st = compute_sufficient_statistics(y, X, Z, local.ravel(), len(uniq))
+        # y - X b_ref first: the partition's own fit is then of small numbers, d_k = b_k - b_ref,
+        # and the move below adds small terms (a partition with fewer rows than columns has a
+        # wild b_k; moving from it directly cancelled digits when y has a large offset)
+        st = compute_sufficient_statistics(y - X @ b_ref, X, Z, local.ravel(), len(uniq))
+        d_k = st.beta_ols                                                       # b_k - b_ref
         ZtXy0 = st.ZtXy0.copy()
-        ZtXy0[:, :, -1] += st.ZtX @ (st.beta_ols - b_ref)                        # (eq:recentre)
+        ZtXy0[:, :, -1] += st.ZtX @ d_k                                         # (eq:recentre)
         sums = np.concatenate([st.ZtZ, ZtXy0], axis=2).reshape(len(uniq), -1)
         block = np.zeros((len(uniq), W))
         block[:, :sums.shape[1]] = sums
@@ -91,7 +103,7 @@ def chunk(pdf, spec, b_ref):
         R = checks.r_factor(X, y, Z[:, :spec.k_re])
         rows.append(_pad(R, W))
         index.append(np.full(len(R), R_KEY))
-        Xty_ref = st.Xty0 + st.XtX @ (st.beta_ols - b_ref)                      # X'(y - X b_ref)
+        Xty_ref = st.Xty0 + st.XtX @ d_k                                        # X'(y - X b_ref)
         slot_max = np.abs(Z[:, spec.k_re:]).max(axis=0, initial=0.0)
     else:
         Xty_ref, slot_max = np.zeros(p), np.zeros(q - spec.k_re)
@@ -154,14 +166,31 @@ def reduction(data, spec, b_ref, split_every=8, split_out=None):
     return groups, glob
 
 
-def reference_beta(data, spec, max_partitions=4):
-    """b_ref: the least-squares fit of the first non-empty partition (zeros if none of the first few)."""
+#: reference_beta reads partitions until it has this many rows per fixed effect (or
+#: REFERENCE_MAX_PARTITIONS partitions): b_ref must be a fair estimate of beta, not an
+#: exact fit of a few rows, for the moves of (eq:recentre) to be small.
+REFERENCE_ROWS_PER_COLUMN = 20
+REFERENCE_MAX_PARTITIONS = 16
+
+
+def reference_beta(data, spec, max_partitions=REFERENCE_MAX_PARTITIONS):
+    """b_ref: the least-squares fit of the first partitions' rows (zeros if they have none).
+
+    Partitions are read in order until there are REFERENCE_ROWS_PER_COLUMN rows
+    per column of X (the first partition of any real data set is enough).
+    """
     p = len(spec.names["exog"])
+    ys, Xs, n = [], [], 0
     for i in range(min(max_partitions, data.npartitions)):
         keys, y, X, Z, _ = partition_rows(data.get_partition(i).compute(), spec, sparse_vc=True)
-        if len(y):
-            return np.linalg.lstsq(X, y, rcond=None)[0]
-    return np.zeros(p)
+        ys.append(y)
+        Xs.append(X)
+        n += len(y)
+        if n >= REFERENCE_ROWS_PER_COLUMN * max(p, 1):
+            break
+    if n == 0 or p == 0:
+        return np.zeros(p)
+    return np.linalg.lstsq(np.concatenate(Xs), np.concatenate(ys), rcond=None)[0]
 
 
 def statistics(groups, glob, spec, b_ref):

@@ -23,7 +23,10 @@ What the checks cannot do without the rows: the exact "y fitted exactly by X
 and Z" check (estimable._check_within_residual) reads whole groups. When the
 screen on the statistics (estimable.within_residual_clearly_positive) cannot
 decide, it is skipped, as it is in memory for a group too large to read
-densely; the fit's own verdict then sees sigma2 -> 0.
+densely, and decided after the fit instead (estimable.refuse_exact_fit_at:
+a residual quadratic form within the rounding of the sums of y is refused
+with the same message; without it such data "converged" at a sigma2 made of
+rounding noise).
 
 Crossed designs (statsmodels' form: one group, one variance component per
 factor) and any design with variance components and q >=
@@ -120,7 +123,7 @@ def from_formula(cls, formula, data, re_formula=None, vc_formula=None, missing="
     model = cls(None, None, None, use_sqrt=use_sqrt, _design=design, _stats=stats)
     model.dask_data, model.dask_spec, model.dask_keys = data, spec, keys
     clock.append(time.perf_counter())
-    # seconds: design + reference fit (one partition), the pass (reduction), statistics + checks
+    # seconds: design + reference fit (the first partitions), the pass (reduction), statistics + checks
     model.dask_timings = dict(zip(("reference", "reduction", "driver"), np.diff(clock)))
     return model
 

@@ -322,6 +322,48 @@ WITHIN_DENSE_BUDGET = 1 << 28
 WITHIN_DENSE_FLOPS = 3e8
 
 
+#: refuse_exact_fit_at: a residual quadratic form within this many times the
+#: rounding of the statistics, eps |y| |y0|, cannot be told from an exact fit.
+EXACT_FIT_STATS_FACTOR = 64
+
+
+def refuse_exact_fit_at(model, phi, reml):
+    """After the fit: refuse y fitted exactly by X and Z where the rows were not read before it.
+
+    The profiled quadratic form at any covariance point bounds the within
+    residual from above (eq:profiled-sigma2: qf = min over beta, b of
+    |y - X beta - Z b|^2 + b' Psi^{-1} b >= min |y - X beta - Z b|^2). The
+    statistics themselves carry the rounding of y: each y_i is known to
+    eps |y_i|, so every sum of products with y0 = y - X b_ols (y0'y0, c_i)
+    is known to about 2 eps |y| |y0| (Cauchy-Schwarz), however it is summed.
+    A qf below EXACT_FIT_STATS_FACTOR times that (or below the rows' own
+    threshold EXACT_FIT_TOL |y|, squared) says the residual cannot be told
+    from zero: y is fitted exactly to within its rounding, the residual
+    variance is rounding noise, and the likelihood is unbounded (or beyond
+    what these statistics resolve). Where _check_within_residual read the rows
+    before the fit it has already refused such data; this fires where that
+    check was left to the fit: Dask statistics (distributed.py) and groups too
+    large to read densely, whose rounded sums otherwise give sigma2 a spurious
+    positive floor (found by tests/test_properties_dask.py: y constant within
+    groups, shifted by 1e8, "converged" through Dask at sigma2 ~ 1e-8).
+    """
+    d, stats = model.design, model.stats
+    norm_y = float(np.linalg.norm(d.y))
+    norm_y0 = float(np.sqrt(max(stats.y0ty0, 0.0)))
+    qf = float(model.point_sqrt(phi).qf)
+    floor = max((EXACT_FIT_TOL * norm_y) ** 2,
+                EXACT_FIT_STATS_FACTOR * np.finfo(float).eps * norm_y * norm_y0)
+    if norm_y > 0 and qf <= floor:
+        raise ValueError(
+            f"endog is fitted exactly by the fixed and random effects to within its rounding "
+            f"(found at the fitted point: the residual quadratic form {qf:.2e} is below "
+            f"{floor:.2e}, the rounding of the sums of endog, |endog| = {norm_y:.2e}; e.g. "
+            "endog is constant within every group and there is a random intercept): the "
+            "residual variance would be 0 and the likelihood unbounded. Check endog, subtract "
+            "a constant near its mean if it has a large offset (each digit of offset costs a "
+            "digit of the residual), or use fewer random effects.")
+
+
 def _check_within_residual(design):
     """y is not fitted exactly by the fixed and random effects together, when that is a proof.
 
@@ -339,8 +381,8 @@ def _check_within_residual(design):
     them): the likelihood is unbounded. When [X | Z] has rank n every y is
     fitted exactly and nothing follows; that is the business of
     _check_n_random_effects. A group too large for a dense Z_i (a crossed
-    design held as one group) is not decided here: the fit's own verdict
-    sees sigma2 -> 0.
+    design held as one group) is not decided here but after the fit, by
+    refuse_exact_fit_at.
     """
     q = design.layout.q
     sizes = np.bincount(design.group_index, minlength=design.n_groups)

@@ -58,6 +58,7 @@ import numpy as np
 from . import arguments
 from .convergence import best_ascent_phi, verdict, zero_pivots
 from .em import fit_em
+from .estimable import refuse_exact_fit_at
 from .model_api import as_refimpl_params
 from .bfgs import fit_bfgs
 from .newton import fit_newton
@@ -240,6 +241,7 @@ def fit(model, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None
             if run.llf(phi2) > run.llf(phi):
                 phi = phi2
     phi = canonical_phi(phi, model.k_re)
+    refuse_exact_fit_at(model, phi, reml)
     conv = run.verdict(phi, stopped_reason=run.stopped)
     if penalized:
         conv = _penalized_verdict(run, phi, conv)

@@ -128,7 +128,8 @@ def test_float_labels_missing_drop(client):
 
 
 def test_one_pass(monkeypatch):
-    """Every block is read once for the statistics and the names (plus the first for b_ref)."""
+    """Every block is read once for the statistics and the names (plus, for b_ref, the first
+    blocks until they hold dask_stats.REFERENCE_ROWS_PER_COLUMN rows per column of X)."""
     from refimpl import dask_arrays
     calls = []
     original = dask_arrays._partition
@@ -141,8 +142,10 @@ def test_one_pass(monkeypatch):
     y, X, _, g = simulated()
     with dask.config.set(scheduler="synchronous"):
         MixedLM(da.from_array(y, chunks=50), da.from_array(X, chunks=(50, 3)), da.from_array(g, chunks=50))
+    from refimpl.dask_stats import REFERENCE_ROWS_PER_COLUMN
     read = [c for c in calls if c]                   # without the empty frame of the metadata
-    assert len(read) == 5 + 1 and sum(read) == len(y) + 50
+    n_ref = -(-REFERENCE_ROWS_PER_COLUMN * X.shape[1] // 50)          # blocks read for b_ref
+    assert len(read) == 5 + n_ref and sum(read) == len(y) + 50 * n_ref
 
 
 # ---------------------------------------------------------------------------
