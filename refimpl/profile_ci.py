@@ -43,7 +43,7 @@ from scipy import stats as sps
 
 from . import arguments
 from .parameters import MixedLMParams, unpack_profile
-from .profile_constrained import _Coords, _maximise, constrained_llf  # noqa: F401 (re-exported)
+from .profile_constrained import INNER_GTOL, _Coords, _maximise, constrained_llf  # noqa: F401 (re-exported)
 
 #: brentq's absolute tolerance on a limit, relative to the parameter's scale.
 XTOL = 1e-9
@@ -115,7 +115,8 @@ def lme4_scale(theta, sigma2, beta, model):
 class Profiler:
     """zeta(v) for each parameter of an ML refit of ``results`` (see the module docstring)."""
 
-    def __init__(self, results):
+    def __init__(self, results, xtol=XTOL, inner_gtol=INNER_GTOL):
+        self.xtol, self.inner_gtol = float(xtol), float(inner_gtol)
         model = results.model
         if results.free is not None and not np.all(results.free):
             held = [n for n, f in zip(results.cov_param_names, results.free) if not f]
@@ -163,7 +164,7 @@ class Profiler:
             H0 = None
         else:
             H0 = self._warm_H.get(param.name)
-        x, f, H = _maximise(coords, x0, H0)
+        x, f, H = _maximise(coords, x0, H0, gtol=self.inner_gtol)
         self._warm[param.name], self._warm_H[param.name] = x, H
         return f
 
@@ -214,14 +215,14 @@ class Profiler:
                 if np.sign(f(lo_or_hi)) == side:
                     break
                 prev, lo_or_hi = lo_or_hi, est + side * (abs(lo_or_hi - est) * 2)
-            return optimize.brentq(f, *sorted((prev, lo_or_hi)), xtol=XTOL * se, rtol=1e-15)
+            return optimize.brentq(f, *sorted((prev, lo_or_hi)), xtol=self.xtol * se, rtol=1e-15)
         if param.kind == "cor":
             bound = float(side)
             inner = est
             for k in range(1, 40):
                 v = est + side * (1 - 2.0 ** -k) * abs(bound - est)
                 if np.sign(f(v)) == side:
-                    return optimize.brentq(f, *sorted((inner, v)), xtol=XTOL, rtol=1e-15)
+                    return optimize.brentq(f, *sorted((inner, v)), xtol=self.xtol, rtol=1e-15)
                 inner = v
             return bound
         # sd and sigma: positive
@@ -231,7 +232,7 @@ class Profiler:
                 if f(v) > 0:
                     break
                 prev, v = v, v * 2
-            return optimize.brentq(f, prev, v, xtol=XTOL * est, rtol=1e-15)
+            return optimize.brentq(f, prev, v, xtol=self.xtol * est, rtol=1e-15)
         if param.kind == "sd" and self.zeta(param, 0.0) >= -z:
             return 0.0                                     # lme4: no crossing above 0 -> 0
         prev, v = est, est / 1.5
@@ -242,7 +243,7 @@ class Profiler:
             if param.kind == "sd" and v < 1e-4 * est:
                 v = 0.0                                    # zeta(0) < -z: bracket down to 0
                 break
-        return optimize.brentq(f, v, prev, xtol=XTOL * est, rtol=1e-15)
+        return optimize.brentq(f, v, prev, xtol=self.xtol * est, rtol=1e-15)
 
 
 def _detached(model):
@@ -256,19 +257,22 @@ def _start(theta, model):
     return MixedLMParams.from_profile(theta, model.k_re)
 
 
-def _profiler(results):
-    return results if isinstance(results, Profiler) else Profiler(results)
+def _profiler(results, **tolerances):
+    return results if isinstance(results, Profiler) else Profiler(results, **tolerances)
 
 
-def conf_int_profile(results, alpha=0.05, params=None):
+def conf_int_profile(results, alpha=0.05, params=None, *, xtol=XTOL, inner_gtol=INNER_GTOL):
     """Profile-likelihood intervals (lme4's confint(method="profile")) as a DataFrame.
 
     Rows in lme4's order (profile_params), named sd_<re>, cor_<a>.<b>, sd_<vc>, sigma,
     then the fixed effects; columns "estimate", "lower", "upper". The likelihood is ML
     (a REML fit is refitted by ML, as lme4 does). ``params``: a subset of row names.
+    ``xtol`` (the root finder's, relative to the parameter's scale) and ``inner_gtol``
+    (each constrained refit's) tighten or loosen the iterations; the stored references
+    of validation/ use 1e-13.
     """
     alpha = arguments.probability("alpha", alpha)
-    pr = _profiler(results)
+    pr = _profiler(results, xtol=xtol, inner_gtol=inner_gtol)
     chosen = pr.params if params is None else [pr.param(n) for n in params]
     z = sps.norm.ppf(1 - alpha / 2)
     rows = {}

@@ -145,7 +145,7 @@ def _fd_hessian(value, x):
     return 0.5 * (H + H.T)
 
 
-def _maximise(coords, x0, H0=None, maxiter=100):
+def _maximise(coords, x0, H0=None, maxiter=100, gtol=INNER_GTOL):
     """Safeguarded quasi-Newton on f(x) with the analytic gradient.
 
     The first Hessian is central differences of the gradient (or H0, the last
@@ -166,7 +166,7 @@ def _maximise(coords, x0, H0=None, maxiter=100):
                          "not defined at the start point")
     H = _fd_hessian(value, x) if H0 is None else H0.copy()
     for it in range(maxiter):
-        if np.max(np.abs(g) * np.maximum(np.abs(x), 1.0), initial=0.0) < INNER_GTOL * max(abs(f), 1.0):
+        if np.max(np.abs(g) * np.maximum(np.abs(x), 1.0), initial=0.0) < gtol * max(abs(f), 1.0):
             return x, f, H
         s, _ = newton_direction(g, H)
         t = 1.0
@@ -177,7 +177,7 @@ def _maximise(coords, x0, H0=None, maxiter=100):
             t /= 2
             if t < 1e-10:
                 if H0 is not None or it > 0:          # a stale Hessian: start again from differences
-                    return _maximise(coords, x, None, maxiter)
+                    return _maximise(coords, x, None, maxiter, gtol)
                 return x, f, H
         step, dg = t * s, g_new - g
         x, f, g = x + step, f_new, g_new

@@ -7,9 +7,9 @@ limit that is exactly 0 (an sd whose profile does not reach -z above 0).
 
 refimpl
     :func:`refimpl_values` fits by REML and calls ``conf_int_profile``,
-    ``ddf_tests.t_test`` and ``ddf_tests.anova``. ``tolerances`` tightens the
-    two iteration tolerances of the profile (the root finder's ``XTOL`` and the
-    inner quasi-Newton's ``INNER_GTOL``) for the stored references; the fit
+    ``ddf_tests.t_test`` and ``ddf_tests.anova``. ``tolerances`` ({"xtol",
+    "inner_gtol"}, conf_int_profile's arguments) tightens the profile's root
+    finder and inner quasi-Newton for the stored references; the fit
     itself always ends with Newton at a relative gradient of 1e-13.
 R
     :func:`r_values`: one R call per case. The REML fit uses bobyqa with
@@ -23,14 +23,13 @@ R
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
 
 from .inference_cases import InferenceCase
 
-__all__ = ["refimpl_values", "r_values", "profile_tolerances", "R_ENGINES", "R_INFERENCE"]
+__all__ = ["refimpl_values", "r_values", "R_ENGINES", "R_INFERENCE"]
 
 #: The R rows of the section: label -> what it is.
 R_ENGINES = {
@@ -38,22 +37,6 @@ R_ENGINES = {
     "lmerTest": "lmerTest: Satterthwaite df (finite-difference Jacobian of vcov(beta))",
     "pbkrtest": "pbkrtest through lmerTest's ddf = 'Kenward-Roger'",
 }
-
-
-@contextlib.contextmanager
-def profile_tolerances(xtol: float | None = None, inner_gtol: float | None = None):
-    """Temporarily set refimpl's profile tolerances (module constants, read at call time)."""
-    from refimpl import profile_ci, profile_constrained
-
-    old = profile_ci.XTOL, profile_constrained.INNER_GTOL
-    try:
-        if xtol is not None:
-            profile_ci.XTOL = xtol
-        if inner_gtol is not None:
-            profile_constrained.INNER_GTOL = inner_gtol
-        yield
-    finally:
-        profile_ci.XTOL, profile_constrained.INNER_GTOL = old
 
 
 def refimpl_values(case: InferenceCase, tolerances: dict | None = None,
@@ -69,20 +52,18 @@ def refimpl_values(case: InferenceCase, tolerances: dict | None = None,
     model = case.model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if start_scale is None:
-            res = model.fit(reml=True)
-        else:
-            first = model.fit(reml=True)
+        res = model.fit(reml=True)
+        if start_scale is not None:
             from refimpl.parameters import MixedLMParams
 
-            res = case.model().fit(reml=True, start_params=MixedLMParams.from_profile(
-                first.theta * start_scale, model.k_re))
+            res = model.fit(reml=True, start_params=MixedLMParams.from_profile(
+                res.theta * start_scale, model.k_re))
     values: dict[str, float] = {}
     scales: dict[str, float] = {}
     if case.profile:
-        with profile_tolerances(**(tolerances or {})), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ci = conf_int_profile(res, alpha=0.05)
+            ci = conf_int_profile(res, alpha=0.05, **(tolerances or {}))
         for name, row in ci.iterrows():
             for side in ("lower", "upper"):
                 q = f"profile:{name}:{side}"
