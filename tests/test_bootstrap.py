@@ -4,7 +4,6 @@ The coverage studies (200 simulated data sets) are marked ``slow``:
 ``python -m pytest -q -m slow tests/test_bootstrap.py -s`` prints the coverage.
 """
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,6 @@ import pytest
 
 from refimpl import bootstrap as boot
 from refimpl.cases import build_case
-from refimpl.model import MixedLM
 from refimpl.profile_ci import conf_int_profile
 
 
@@ -104,43 +102,31 @@ def test_bad_input(dyestuff_fit):
 # Coverage (slow)
 # --------------------------------------------------------------------------
 
-TRUTH = dict(sd_g=1.0, sigma=1.0, beta=np.array([2.0, 0.5]))
+def coverage_study():
+    """scripts/coverage_study.py as a module: the simulation both coverage tests use."""
+    import importlib.util
+    from pathlib import Path
 
-
-def coverage_template(n_groups=12, n_per=6):
-    rng = np.random.default_rng(0)
-    d = pd.DataFrame({"g": np.repeat([f"g{i:02d}" for i in range(n_groups)], n_per),
-                      "x": rng.standard_normal(n_groups * n_per), "y": 0.0})
-    d["y"] = rng.standard_normal(len(d))
-    return MixedLM.from_formula("y ~ x", d, groups="g")
-
-
-def simulated_fits(n_sets, seed=2026):
-    model = coverage_template()
-    s2 = TRUTH["sigma"] ** 2
-    theta = np.array([TRUTH["sd_g"] ** 2 / s2])
-    for child in np.random.SeedSequence(seed).spawn(n_sets):
-        y = boot.simulate_response(model, theta, s2, TRUTH["beta"], np.random.default_rng(child))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield boot.with_response(model, y).fit()
-
-
-def covered(ci):
-    truth = pd.Series({"sd_g": TRUTH["sd_g"], "sigma": TRUTH["sigma"],
-                       "Intercept": TRUTH["beta"][0], "x": TRUTH["beta"][1]})
-    return (ci.lower <= truth) & (truth <= ci.upper)
+    path = Path(__file__).resolve().parents[1] / "scripts" / "coverage_study.py"
+    spec = importlib.util.spec_from_file_location("coverage_study", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    return study
 
 
 @pytest.mark.slow
 def test_coverage_profile_200():
     """Measured once (2026-11-30, 5.5 min under load): sd_g 0.945, sigma 0.975, Intercept 0.915,
     x 0.945 over 200 of 200 data sets (Monte Carlo standard error about 0.015)."""
+    study = coverage_study()
+    model = study.template()
     hits, n = [], 0
-    for res in simulated_fits(200):
+    for child in np.random.SeedSequence(2026).spawn(200):
+        res = study.simulated_fit(model, child)
         if res.singular:
             continue                      # no profile at a boundary fit (counted below)
-        hits.append(covered(conf_int_profile(res)))
+        ci = conf_int_profile(res)
+        hits.append(pd.Series(study.covered(ci.lower, ci.upper)))
         n += 1
     cov = pd.concat(hits, axis=1).mean(axis=1)
     print(f"\nprofile 95% coverage over {n} of 200 data sets (the others were boundary fits):\n{cov}")
@@ -152,14 +138,7 @@ def test_coverage_bootstrap_200(tmp_path):
     """200 data sets x 99 refits (about 20,000 fits: 20-40 minutes on 2 cores), through
     scripts/coverage_study.py, which also draws the figure (the same command run by hand
     writes reports/coverage/coverage.png)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "coverage_study.py"
-    spec = importlib.util.spec_from_file_location("coverage_study", path)
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
-    doc = study.main(["--sets", "200", "--boot", "99", "--out", str(tmp_path)])
+    doc = coverage_study().main(["--sets", "200", "--boot", "99", "--out", str(tmp_path)])
     for method in ("profile", "boot_percentile", "boot_basic"):
         for param, cell in doc["coverage"][method].items():
             assert 0.85 < cell["coverage"] < 0.99, (method, param, cell)
